@@ -1,0 +1,271 @@
+"""The ``newsearch`` command: a thin layer over ``newsearch.indexer`` and ``newsearch.search``.
+
+Heavy modules (Whoosh, FAISS, torch) are imported inside the commands that need them, so
+``newsearch --help`` is instant. User mistakes (no index, empty corpus, empty query, wrong
+model) end with one ``error:`` line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+app = typer.Typer(
+    name="newsearch",
+    help="Hybrid (BM25 + dense vector) search over folders of news articles.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DEFAULT_INDEX_DIR = os.environ.get("NEWSEARCH_INDEX_DIR", "index_data")
+
+IndexDir = Annotated[
+    Path,
+    typer.Option(
+        "--index-dir",
+        "-i",
+        help="Index directory (env NEWSEARCH_INDEX_DIR).",
+        show_default=True,
+    ),
+]
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option("--model", help="A local sentence-transformers model folder (default: bundled)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's user-facing errors into one line and an exit code."""
+    from newsearch.indexer.errors import NewsearchError
+
+    try:
+        yield
+    except NewsearchError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        err.print(f"[bold red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)}")
+        raise typer.Exit(1) from None
+
+
+class BarProgress:
+    """Draws the indexer's stages as rich progress bars on stderr."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description:>14}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not enabled,
+            transient=False,
+        )
+        self._task: Any = None
+
+    def start(self, stage: str, total: int) -> None:
+        if self._task is None:
+            self._progress.start()
+        self._task = self._progress.add_task(stage, total=total)
+
+    def advance(self, n: int) -> None:
+        self._progress.advance(self._task, n)
+
+    def finish(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._progress.stop()
+
+
+@app.command()
+def index(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Article files or folders (default: the sources indexed last time)."),
+    ] = None,
+    index_dir: IndexDir = Path(DEFAULT_INDEX_DIR),
+    model: ModelOpt = None,
+    headline: Annotated[
+        bool, typer.Option(help="Embed each paragraph together with its article's headline.")
+    ] = True,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for another indexing process to finish.")
+    ] = 0.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the index over article files and folders (.txt articles, JSONL, BEIR corpus.jsonl)."""
+    with user_errors():
+        from newsearch.indexer import BuildOptions, IndexLayout, build_index
+        from newsearch.indexer.errors import NewsearchError
+
+        if not paths:
+            layout = IndexLayout(index_dir)
+            if not layout.exists():
+                raise NewsearchError(
+                    f"no PATH given and no index at {index_dir} to take its sources from"
+                )
+            paths = [Path(p) for p in layout.read_meta(layout.current()).sources]
+        options = BuildOptions(model_path=str(model) if model else None, embed_headline=headline)
+        bars = BarProgress(enabled=not quiet and not as_json)
+        try:
+            report = build_index(paths, index_dir, options, progress=bars, wait=wait)
+        finally:
+            bars.stop()
+        for skipped in report.skipped:
+            err.print(f"[yellow]skipped[/] {escape(str(skipped))}")
+        for warning in report.warnings:
+            err.print(f"[yellow]warning[/] {escape(warning)}")
+        summary = {
+            "index_dir": str(index_dir),
+            "generation": report.generation,
+            "articles": report.articles,
+            "paragraphs": report.paragraphs,
+            "vectors": report.vectors,
+            "embedded": report.embedded,
+            "reused_embeddings": report.reused,
+            "skipped": [str(s) for s in report.skipped],
+            "seconds": round(report.seconds, 2),
+        }
+        if as_json:
+            print(json.dumps(summary, ensure_ascii=False))
+        else:
+            out.print(
+                f"indexed [bold]{report.articles}[/] articles, {report.paragraphs} paragraphs, "
+                f"{report.vectors} vectors ({report.embedded} embedded, {report.reused} reused) "
+                f"in {report.seconds:.1f}s; skipped {len(report.skipped)} "
+                f"→ {escape(str(index_dir))}"
+            )
+
+
+@app.command()
+def query(
+    text: Annotated[str, typer.Argument(help='Free text; "quoted phrases" stay phrases.')],
+    k: Annotated[int, typer.Option("-k", "--k", help="How many articles to return.")] = 10,
+    mode: Annotated[str, typer.Option(help="hybrid, bm25 or dense.")] = "hybrid",
+    index_dir: IndexDir = Path(DEFAULT_INDEX_DIR),
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search the index and print the best articles with their best paragraphs."""
+    with user_errors():
+        from newsearch.search import Searcher
+
+        if k < 1:
+            from newsearch.indexer.errors import QueryError
+
+            raise QueryError(f"-k must be at least 1, got {k}")
+        with Searcher(index_dir, model_path=model) as searcher:
+            results = searcher.search(text, k=k, mode=mode)
+        if as_json:
+            print(json.dumps(results.to_dict(), ensure_ascii=False))
+            return
+        _print_results(results)
+
+
+def _print_results(results: Any) -> None:
+    if not results.hits:
+        out.print(f"no results for [bold]{escape(results.query)}[/] ({results.mode})")
+        return
+    out.print(
+        f"[dim]{len(results.hits)} results for[/] [bold]{escape(results.query)}[/] "
+        f"[dim]({results.mode}, {results.took_ms:.0f} ms)[/]\n"
+    )
+    for hit in results.hits:
+        meta = " · ".join(x for x in (hit.category, hit.date, hit.source) if x)
+        out.print(
+            f"[bold cyan]{hit.rank:>2}.[/] [bold]{escape(hit.title)}[/]  "
+            f"[dim]{escape(hit.article_id)}{' · ' + escape(meta) if meta else ''}[/]"
+        )
+        for p in hit.paragraphs:
+            text = f"{p.context} {p.text}" if p.context else p.text
+            if len(text) > 400:
+                text = text[:397].rsplit(" ", 1)[0] + "…"
+            ranks = []
+            if p.keyword_rank is not None:
+                ranks.append(f"bm25 #{p.keyword_rank} ({p.keyword_score:.2f})")
+            if p.vector_rank is not None:
+                ranks.append(f"dense #{p.vector_rank} ({p.vector_score:.3f})")
+            out.print(f"    {escape(text)}")
+            out.print(f"    [dim]¶{p.position + 1} · score {p.score:.4f} · {' · '.join(ranks)}[/]")
+        out.print()
+
+
+@app.command()
+def status(
+    index_dir: IndexDir = Path(DEFAULT_INDEX_DIR),
+    as_json: JsonOpt = False,
+) -> None:
+    """What is indexed: articles, paragraphs, vectors, model, sources, when it was built."""
+    with user_errors():
+        from newsearch.indexer import IndexLayout
+
+        layout = IndexLayout(index_dir)
+        generation = layout.current()
+        meta = layout.read_meta(generation)
+        info = {
+            "index_dir": str(index_dir),
+            "generation": generation.name,
+            "articles": meta.articles,
+            "paragraphs": meta.paragraphs,
+            "vectors": meta.vectors,
+            "model": meta.model.name,
+            "model_path": meta.model.path,
+            "model_sha256": meta.model.sha256,
+            "dim": meta.model.dim,
+            "embed_headline": meta.embed_headline,
+            "sources": meta.sources,
+            "built_at": meta.built_at,
+            "build_seconds": meta.build_seconds,
+            "format_version": meta.format_version,
+        }
+        if as_json:
+            print(json.dumps(info, ensure_ascii=False))
+            return
+        for key, value in info.items():
+            shown = ", ".join(value) if isinstance(value, list) else value
+            out.print(f"[bold]{key:>15}[/]  {escape(str(shown))}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except BrokenPipeError:  # `newsearch query … | head`
+        sys.stderr.close()
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

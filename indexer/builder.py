@@ -1,0 +1,206 @@
+"""Building an index: articles in, one published generation out.
+
+The three stores (docstore, Whoosh, FAISS) are written into a fresh generation folder and
+published together, so they always describe the same paragraphs. Embeddings go through the
+cache first, and new ones are written back chunk by chunk: an interrupted build keeps the
+vectors it paid for.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from . import keyword, vectors
+from .articles import Article, Skipped, read_articles
+from .cache import EmbeddingCache, text_key
+from .docstore import DocstoreWriter
+from .embedder import WINDOW_OVERLAP, WINDOW_TOKENS, Embedder, WindowSplitter, resolve_model
+from .errors import EmptyCorpusError
+from .layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, IndexLayout, IndexMeta, utc_now
+
+ENCODE_CHUNK = 512
+
+
+class Progress(Protocol):
+    """Receives progress of the long stages; the CLI draws bars from it."""
+
+    def start(self, stage: str, total: int) -> None: ...
+    def advance(self, n: int) -> None: ...
+    def finish(self) -> None: ...
+
+
+class NoProgress:
+    def start(self, stage: str, total: int) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How paragraphs become vectors. Recorded in the index so queries match the build."""
+
+    model_path: str | None = None
+    embed_headline: bool = True
+    window_tokens: int = WINDOW_TOKENS
+    window_overlap: int = WINDOW_OVERLAP
+    device: str = "cpu"
+    batch_size: int = 32
+
+
+@dataclass
+class BuildReport:
+    generation: str
+    articles: int
+    paragraphs: int
+    vectors: int
+    embedded: int
+    reused: int
+    seconds: float
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    files_read: int = 0
+
+
+def embedding_text(title: str, window: str, embed_headline: bool) -> str:
+    """The headline gives a paragraph its topic ('he said …' alone says little)."""
+    return f"{title}. {window}" if embed_headline and title else window
+
+
+def build_index(
+    paths: Sequence[str | os.PathLike[str]],
+    index_dir: str | os.PathLike[str],
+    options: BuildOptions | None = None,
+    progress: Progress | None = None,
+    wait: float = 0.0,
+    embedder: Embedder | None = None,
+) -> BuildReport:
+    """Read ``paths`` and publish a new generation of the index in ``index_dir``."""
+    options = options or BuildOptions()
+    progress = progress or NoProgress()
+    layout = IndexLayout(index_dir)
+    started = time.perf_counter()
+    model = embedder.info if embedder else resolve_model(options.model_path)
+    embedder = embedder or Embedder(model, device=options.device, batch_size=options.batch_size)
+
+    with layout.writer_lock(wait=wait):
+        layout.cleanup()
+        read = read_articles(paths)
+        if not read.articles:
+            reasons = "; ".join(str(s) for s in read.skipped[:3])
+            raise EmptyCorpusError(
+                "no articles found under "
+                + ", ".join(str(p) for p in paths)
+                + (f" ({reasons})" if reasons else "")
+            )
+        gen = layout.new_generation()
+        pids, rows = _write_docstore(gen / DOCSTORE_FILE, read.articles)
+
+        progress.start("keyword index", len(rows))
+        docs = (
+            keyword.KeywordDoc(pid, a.id, a.paragraphs[pos].full_text, a.title)
+            for pid, (a, pos) in zip(pids, rows, strict=True)
+        )
+        keyword.write_index(gen / KEYWORD_DIR, _counting(docs, progress))
+        progress.finish()
+
+        splitter = WindowSplitter(model, options.window_tokens, options.window_overlap)
+        windows = splitter.split_many([a.paragraphs[pos].full_text for a, pos in rows])
+        vids: list[int] = []
+        texts: list[str] = []
+        for pid, (a, _), wins in zip(pids, rows, windows, strict=True):
+            for w, win in enumerate(wins):
+                vids.append(vectors.vector_id(pid, w))
+                texts.append(embedding_text(a.title, win, options.embed_headline))
+
+        cache = EmbeddingCache(layout.cache_path, model.sha256, model.dim)
+        try:
+            matrix, embedded, reused = _embed(texts, embedder, cache, progress)
+        finally:
+            cache.close()
+        nvec = vectors.write_index(gen / VECTORS_FILE, model.dim, np.asarray(vids), matrix)
+
+        meta = IndexMeta(
+            model=model,
+            articles=len(read.articles),
+            paragraphs=len(rows),
+            vectors=nvec,
+            sources=[str(Path(p).resolve()) for p in paths],
+            embed_headline=options.embed_headline,
+            window_tokens=splitter.window,
+            window_overlap=splitter.window - splitter.step,
+            built_at=utc_now(),
+            build_seconds=round(time.perf_counter() - started, 2),
+        )
+        layout.write_meta(gen, meta)
+        final = layout.publish(gen)
+        layout.cleanup()
+
+    return BuildReport(
+        generation=final.name,
+        articles=meta.articles,
+        paragraphs=meta.paragraphs,
+        vectors=nvec,
+        embedded=embedded,
+        reused=reused,
+        seconds=time.perf_counter() - started,
+        skipped=read.skipped,
+        warnings=read.warnings,
+        files_read=read.files_read,
+    )
+
+
+def _write_docstore(path: Path, articles: list[Article]) -> tuple[list[int], list]:
+    writer = DocstoreWriter(path)
+    pids: list[int] = []
+    rows: list[tuple[Article, int]] = []
+    try:
+        for article in articles:
+            pids.extend(writer.add_article(article))
+            rows.extend((article, i) for i in range(len(article.paragraphs)))
+    finally:
+        writer.close()
+    return pids, rows
+
+
+def _counting(items, progress: Progress):
+    for item in items:
+        yield item
+        progress.advance(1)
+
+
+def _embed(
+    texts: list[str], embedder: Embedder, cache: EmbeddingCache, progress: Progress
+) -> tuple[np.ndarray, int, int]:
+    """Vectors for ``texts``: each distinct text encoded at most once, ever (per model)."""
+    keys = [text_key(t) for t in texts]
+    unique: dict[bytes, str] = {}
+    for k, t in zip(keys, texts, strict=True):
+        unique.setdefault(k, t)
+    known = cache.get_many(list(unique))
+    missing = [k for k in unique if k not in known]
+    missing.sort(key=lambda k: len(unique[k]), reverse=True)
+
+    progress.start("embedding", len(missing))
+    for i in range(0, len(missing), ENCODE_CHUNK):
+        chunk = missing[i : i + ENCODE_CHUNK]
+        vecs = embedder.encode([unique[k] for k in chunk], progress=progress.advance)
+        cache.put_many(chunk, vecs)
+        known.update(zip(chunk, vecs, strict=True))
+    progress.finish()
+
+    matrix = np.zeros((len(texts), embedder.info.dim), dtype=np.float32)
+    for row, k in enumerate(keys):
+        matrix[row] = known[k]
+    return matrix, len(missing), len(texts) - len(missing)

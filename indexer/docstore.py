@@ -1,0 +1,163 @@
+"""The docstore: articles and paragraphs by id, in SQLite from the standard library.
+
+The keyword and vector indexes store only ids; everything a result shows (headline, text,
+dateline, metadata) is read from here for the few hits of a query. A published generation's
+docstore is never written again, so readers open it immutable: no locks, any number of threads
+(one connection per thread, as sqlite3 requires).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .articles import Article
+from .errors import IndexFormatError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    source_path TEXT NOT NULL DEFAULT '',
+    date TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    url TEXT NOT NULL DEFAULT '',
+    category TEXT NOT NULL DEFAULT '',
+    paragraphs INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS paragraphs (
+    pid INTEGER PRIMARY KEY AUTOINCREMENT,
+    article_id TEXT NOT NULL REFERENCES articles(id),
+    position INTEGER NOT NULL,
+    context TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL,
+    UNIQUE (article_id, position)
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredParagraph:
+    pid: int
+    article_id: str
+    position: int
+    context: str
+    text: str
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    id: str
+    title: str
+    source_path: str
+    date: str
+    source: str
+    url: str
+    category: str
+    paragraphs: int
+
+
+class DocstoreWriter:
+    """Writes a new docstore file inside a generation that is not yet published."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(str(path))
+        self._conn.executescript(SCHEMA)
+
+    def add_article(self, article: Article) -> list[int]:
+        """Store an article and its paragraphs; returns the new paragraph ids in order."""
+        c = self._conn
+        c.execute(
+            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?)",
+            (
+                article.id,
+                article.title,
+                article.source_path,
+                article.date,
+                article.source,
+                article.url,
+                article.category,
+                len(article.paragraphs),
+            ),
+        )
+        pids = []
+        for p in article.paragraphs:
+            cur = c.execute(
+                "INSERT INTO paragraphs (article_id, position, context, text) VALUES (?,?,?,?)",
+                (article.id, p.position, p.context, p.text),
+            )
+            pids.append(int(cur.lastrowid))
+        return pids
+
+    def commit(self) -> None:
+        self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.commit()
+        self._conn.close()
+
+
+class Docstore:
+    """Read side of a published docstore."""
+
+    def __init__(self, path: Path) -> None:
+        if not path.is_file():
+            raise IndexFormatError(f"docstore {path} is missing")
+        self._uri = f"file:{path}?mode=ro&immutable=1"
+        self._local = threading.local()
+        try:
+            self.count_paragraphs()
+        except sqlite3.DatabaseError as exc:
+            raise IndexFormatError(f"docstore {path} is damaged: {exc}") from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self._uri, uri=True, check_same_thread=True)
+            self._local.conn = conn
+        return conn
+
+    def count_paragraphs(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM paragraphs").fetchone()[0])
+
+    def count_articles(self) -> int:
+        return int(self._conn().execute("SELECT count(*) FROM articles").fetchone()[0])
+
+    def paragraph_ids(self) -> list[int]:
+        return [r[0] for r in self._conn().execute("SELECT pid FROM paragraphs ORDER BY pid")]
+
+    def paragraphs(self, pids: Iterable[int]) -> dict[int, StoredParagraph]:
+        ids = list(pids)
+        out: dict[int, StoredParagraph] = {}
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn().execute(
+                "SELECT pid, article_id, position, context, text FROM paragraphs "
+                f"WHERE pid IN ({marks})",
+                chunk,
+            )
+            for row in rows:
+                out[row[0]] = StoredParagraph(*row)
+        return out
+
+    def articles(self, ids: Iterable[str]) -> dict[str, StoredArticle]:
+        keys = list(ids)
+        out: dict[str, StoredArticle] = {}
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn().execute(
+                "SELECT id, title, source_path, date, source, url, category, paragraphs "
+                f"FROM articles WHERE id IN ({marks})",
+                chunk,
+            )
+            for row in rows:
+                out[row[0]] = StoredArticle(*row)
+        return out
+
+
+def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

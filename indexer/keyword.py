@@ -1,0 +1,142 @@
+"""The BM25 keyword index over paragraphs, stored with Whoosh.
+
+Each Whoosh document is one paragraph: its text, its article's headline (a second, lighter
+field, so BM25F can reward a headline match without drowning the paragraph), the paragraph id
+and the article id. Queries are built as Whoosh query objects, never through Whoosh's parser,
+so no user text can raise a syntax error: words are OR-grouped (BM25 ranks partial matches)
+and "quoted phrases" stay phrases.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh import query as Q
+from whoosh import scoring
+from whoosh.analysis import StemmingAnalyzer
+from whoosh.fields import ID, TEXT, Schema
+
+from .errors import IndexFormatError
+
+_PHRASE = re.compile(r'"([^"]+)"')
+
+
+@dataclass(frozen=True)
+class KeywordConfig:
+    """BM25 parameters and how much a headline match counts against a paragraph match."""
+
+    k1: float = 1.2
+    b: float = 0.75
+    title_boost: float = 0.5
+
+
+@dataclass(frozen=True)
+class KeywordDoc:
+    pid: int
+    article_id: str
+    text: str
+    title: str
+
+
+def make_schema() -> Schema:
+    analyzer = StemmingAnalyzer()
+    return Schema(
+        pid=ID(stored=True, unique=True),
+        article=ID(stored=True),
+        text=TEXT(analyzer=analyzer, phrase=True),
+        title=TEXT(analyzer=analyzer, phrase=True),
+    )
+
+
+def write_index(directory: Path, docs: Iterable[KeywordDoc], limitmb: int = 256) -> int:
+    """Create a Whoosh index in ``directory`` holding ``docs``; returns how many were written.
+
+    One process, one writer: Whoosh's multi-process writer is slower on two cores.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    ix = whoosh_index.create_in(str(directory), make_schema())
+    writer = ix.writer(limitmb=limitmb, procs=1)
+    count = 0
+    try:
+        for doc in docs:
+            writer.add_document(
+                pid=str(doc.pid), article=doc.article_id, text=doc.text, title=doc.title
+            )
+            count += 1
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+    return count
+
+
+class KeywordIndex:
+    """Read side: BM25F search over one published Whoosh index, safe to share across threads.
+
+    Whoosh searchers hold per-reader state, so each thread gets its own searcher over the
+    same immutable segment files.
+    """
+
+    def __init__(self, directory: Path, config: KeywordConfig | None = None) -> None:
+        self.config = config or KeywordConfig()
+        try:
+            self._ix = whoosh_index.open_dir(str(directory))
+        except Exception as exc:  # whoosh raises EmptyIndexError, OSError, pickle errors …
+            raise IndexFormatError(f"keyword index in {directory} cannot be opened: {exc}") from exc
+        self._schema = self._ix.schema
+        self._local = threading.local()
+        self._weighting = scoring.BM25F(B=self.config.b, K1=self.config.k1)
+
+    def doc_count(self) -> int:
+        return self._ix.doc_count()
+
+    def _searcher(self):
+        s = getattr(self._local, "searcher", None)
+        if s is None:
+            s = self._ix.searcher(weighting=self._weighting)
+            self._local.searcher = s
+        return s
+
+    def _terms(self, fieldname: str, text: str) -> list[str]:
+        return list(self._schema[fieldname].process_text(text, mode="query"))
+
+    def build_query(self, text: str) -> Q.Query | None:
+        """OR of every query word (headline field boosted lower) plus each quoted phrase."""
+        boost = self.config.title_boost
+        clauses: list[Q.Query] = []
+        for phrase in _PHRASE.findall(text):
+            words = self._terms("text", phrase)
+            if len(words) > 1:
+                clauses.append(Q.Phrase("text", words, boost=2.0))
+                if boost > 0:
+                    clauses.append(Q.Phrase("title", words, boost=2.0 * boost))
+        seen: set[str] = set()
+        for word in self._terms("text", text.replace('"', " ")):
+            if word in seen:
+                continue
+            seen.add(word)
+            clauses.append(Q.Term("text", word))
+            if boost > 0:
+                clauses.append(Q.Term("title", word, boost=boost))
+        if not clauses:
+            return None
+        return Q.Or(clauses)
+
+    def search(self, text: str, limit: int) -> list[tuple[int, float]]:
+        """(paragraph id, BM25F score) best first; empty when no query word is indexable."""
+        query = self.build_query(text)
+        if query is None or limit <= 0:
+            return []
+        results = self._searcher().search(query, limit=limit)
+        return [(int(hit["pid"]), float(hit.score)) for hit in results]
+
+    def close(self) -> None:
+        s = getattr(self._local, "searcher", None)
+        if s is not None:
+            s.close()
+            self._local.searcher = None

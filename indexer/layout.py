@@ -1,0 +1,226 @@
+"""The on-disk layout of an index directory and its metadata.
+
+```
+index_dir/
+  CURRENT               name of the published generation (replaced atomically, last)
+  generations/<name>/   meta.json, keyword/ (Whoosh), vectors.faiss, docstore.sqlite
+  embeddings.sqlite     embedding cache shared by all generations
+  writer.lock           flock held by the one process that builds
+```
+
+A build writes a whole new generation beside the published one and publishes it by replacing
+``CURRENT``; readers resolve ``CURRENT`` once when they open, so they never see a half-built
+index, and a crash mid-build leaves the previous generation untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .embedder import ModelInfo
+from .errors import IndexFormatError, IndexNotFoundError, LockedError
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+GENERATIONS = "generations"
+META = "meta.json"
+KEYWORD_DIR = "keyword"
+VECTORS_FILE = "vectors.faiss"
+DOCSTORE_FILE = "docstore.sqlite"
+CACHE_FILE = "embeddings.sqlite"
+LOCK_FILE = "writer.lock"
+_BUILDING = ".building-"
+
+
+@dataclass
+class IndexMeta:
+    """What a generation holds and how it was made; readers check it before trusting the rest."""
+
+    model: ModelInfo
+    articles: int
+    paragraphs: int
+    vectors: int
+    sources: list[str] = field(default_factory=list)
+    embed_headline: bool = True
+    window_tokens: int = 0
+    window_overlap: int = 0
+    built_at: str = ""
+    build_seconds: float = 0.0
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IndexMeta:
+        data = dict(data)
+        data["model"] = ModelInfo(**data["model"])
+        return cls(**data)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(str(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class IndexLayout:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    @property
+    def cache_path(self) -> Path:
+        return self.root / CACHE_FILE
+
+    @property
+    def generations(self) -> Path:
+        return self.root / GENERATIONS
+
+    def exists(self) -> bool:
+        return (self.root / CURRENT).is_file()
+
+    def current_name(self) -> str:
+        pointer = self.root / CURRENT
+        try:
+            name = pointer.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            if not self.root.exists():
+                raise IndexNotFoundError(
+                    f"no index at {self.root}: build one with `newsearch index PATH "
+                    f"--index-dir {self.root}`"
+                ) from None
+            raise IndexNotFoundError(
+                f"{self.root} holds no newsearch index: build one with `newsearch index PATH "
+                f"--index-dir {self.root}`"
+            ) from None
+        except OSError as exc:
+            raise IndexFormatError(f"cannot read {pointer}: {exc.strerror}") from exc
+        if not name or "/" in name or name.startswith("."):
+            raise IndexFormatError(f"{pointer} is damaged: rebuild it with `newsearch index PATH`")
+        return name
+
+    def current(self) -> Path:
+        gen = self.generations / self.current_name()
+        if not gen.is_dir():
+            raise IndexFormatError(
+                f"published generation {gen.name} is missing: "
+                "rebuild it with `newsearch index PATH`"
+            )
+        return gen
+
+    def read_meta(self, generation: Path) -> IndexMeta:
+        try:
+            data = json.loads((generation / META).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise IndexFormatError(
+                f"index metadata in {generation} is missing or damaged: "
+                "rebuild it with `newsearch index PATH`"
+            ) from exc
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if version != FORMAT_VERSION:
+            raise IndexFormatError(
+                f"index at {self.root} has format version {version}, this newsearch reads "
+                f"version {FORMAT_VERSION}: rebuild it with `newsearch index PATH`"
+            )
+        try:
+            return IndexMeta.from_json(data)
+        except (TypeError, KeyError) as exc:
+            raise IndexFormatError(f"index metadata in {generation} is damaged: {exc}") from exc
+
+    def new_generation(self) -> Path:
+        """A private folder to build into; invisible to readers until published."""
+        self.generations.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        path = self.generations / f"{_BUILDING}{stamp}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+        path.mkdir()
+        return path
+
+    def write_meta(self, generation: Path, meta: IndexMeta) -> None:
+        tmp = generation / (META + ".tmp")
+        tmp.write_text(json.dumps(meta.to_json(), indent=2), encoding="utf-8")
+        tmp.replace(generation / META)
+
+    def publish(self, building: Path) -> Path:
+        """Make a finished generation the current one: rename it, then swap CURRENT."""
+        for f in building.rglob("*"):
+            if f.is_file():
+                with f.open("rb") as fh:
+                    os.fsync(fh.fileno())
+        final = building.with_name(building.name[len(_BUILDING) :])
+        building.rename(final)
+        _fsync_dir(self.generations)
+        tmp = self.root / (CURRENT + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(final.name + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(self.root / CURRENT)
+        _fsync_dir(self.root)
+        return final
+
+    def cleanup(self, keep_previous: int = 1) -> list[str]:
+        """Remove unfinished builds and all but the newest ``keep_previous`` old generations.
+
+        One previous generation is kept so a reader that opened it just before the swap can
+        finish its queries. Call only while holding the writer lock.
+        """
+        if not self.generations.is_dir():
+            return []
+        current = self.current_name() if self.exists() else None
+        removed = []
+        old = []
+        for entry in sorted(self.generations.iterdir()):
+            if entry.name.startswith(_BUILDING):
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry.name)
+            elif entry.is_dir() and entry.name != current:
+                old.append(entry)
+        old.sort(key=lambda p: p.stat().st_mtime)
+        for entry in old[: max(0, len(old) - keep_previous)]:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+        return removed
+
+    @contextlib.contextmanager
+    def writer_lock(self, wait: float = 0.0) -> Iterator[None]:
+        """Hold the one-writer lock. The kernel drops a flock when its process dies, so a lock
+        left by a killed build never blocks the next one."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(str(self.root / LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + max(0.0, wait)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise LockedError(
+                            f"another newsearch process is writing the index at {self.root}; "
+                            "wait for it or pass --wait SECONDS"
+                        ) from None
+                    time.sleep(0.2)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            yield
+        finally:
+            os.close(fd)

@@ -1,0 +1,55 @@
+"""Shared fixtures: the real packaged model, real indexes built on disk once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from newsearch.indexer import BuildOptions, Embedder, build_index, resolve_model
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "demo" / "articles"
+SHARED = REPO.parent / "shared"
+SEEDS = SHARED / "seeds"
+
+
+def require_shared(path: Path) -> Path:
+    """Tests on the shared corpora say so loudly (a skip with the reason) when it is absent."""
+    if not path.exists():
+        pytest.skip(f"shared data missing: {path} (clone the project next to ../shared)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def model():
+    return resolve_model()
+
+
+@pytest.fixture(scope="session")
+def embedder(model):
+    return Embedder(model)
+
+
+@pytest.fixture(scope="session")
+def seeds_index(tmp_path_factory, embedder) -> Path:
+    seeds = require_shared(SEEDS)
+    index_dir = tmp_path_factory.mktemp("seeds_index")
+    build_index([seeds], index_dir, BuildOptions(), embedder=embedder)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def demo_index(tmp_path_factory, embedder) -> Path:
+    index_dir = tmp_path_factory.mktemp("demo_index")
+    build_index([DEMO], index_dir, BuildOptions(), embedder=embedder)
+    return index_dir
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path

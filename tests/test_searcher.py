@@ -1,0 +1,145 @@
+"""End to end on real indexes: the seed articles, the demo corpus, many threads, bad input."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from newsearch.indexer import IndexLayout
+from newsearch.indexer.errors import IndexNotFoundError, ModelError, QueryError
+from newsearch.search import Searcher
+
+GUARANTEE_QUOTES = ("“greatly needed”", "“much needed”")
+RESOURCES = "preferential access to Ukraine’s"
+
+
+@pytest.fixture(scope="module")
+def seeds(seeds_index, embedder):
+    with Searcher(seeds_index, embedder=embedder) as s:
+        yield s
+
+
+def paragraphs(results):
+    return [(h.article_id, p) for h in results.hits for p in h.paragraphs]
+
+
+def test_security_guarantees_quotes_of_both_outlets_in_top_3(seeds):
+    for mode in ("hybrid", "bm25", "dense"):
+        results = seeds.search("security guarantees", k=2, mode=mode)
+        assert len(results.hits) == 2, mode
+        # Both seed articles, and in each the paragraph quoting the call comes first.
+        for hit in results.hits:
+            assert any(q in hit.best.text for q in GUARANTEE_QUOTES), (mode, hit.best.text)
+        ranked = sorted(paragraphs(results), key=lambda ap: -ap[1].score)[:3]
+        found = {a for a, p in ranked if any(q in p.text for q in GUARANTEE_QUOTES)}
+        assert len(found) == 2, mode
+
+
+def test_hybrid_hits_carry_both_ranks(seeds):
+    best = seeds.search("security guarantees", k=1).hits[0].best
+    assert best.keyword_rank is not None and best.vector_rank is not None
+    assert best.keyword_score > 0 and 0 < best.vector_score <= 1
+    assert best.score == pytest.approx(1 / (60 + best.keyword_rank) + 1 / (60 + best.vector_rank))
+
+
+def test_paraphrase_query_finds_the_resources_paragraph_by_meaning(seeds):
+    """No word of 'minerals … Washington' is in the paragraph of the first seed: only the
+    dense side can find it."""
+    dense = seeds.search("minerals deal with Washington", k=2, mode="dense")
+    found = [p for _, p in paragraphs(dense) if RESOURCES in p.text]
+    assert found, [p.text[:60] for _, p in paragraphs(dense)]
+
+
+def test_modes_differ_and_bm25_needs_no_model(seeds_index):
+    with Searcher(seeds_index, model_path="/nonexistent/model") as s:
+        # bm25 never touches the model, so a bad --model only matters for dense/hybrid.
+        assert s.search("security guarantees", mode="bm25").hits
+        with pytest.raises(ModelError):
+            s.search("security guarantees", mode="dense")
+
+
+def test_results_are_grouped_per_article(demo_index, embedder):
+    with Searcher(demo_index, embedder=embedder) as s:
+        results = s.search("strike", k=10)
+    ids = [h.article_id for h in results.hits]
+    assert len(ids) == len(set(ids))
+    assert [h.rank for h in results.hits] == list(range(1, len(ids) + 1))
+    assert [h.score for h in results.hits] == sorted((h.score for h in results.hits), reverse=True)
+    for h in results.hits:
+        assert 1 <= len(h.paragraphs) <= 2 and h.score == h.paragraphs[0].score
+        assert h.title and h.category
+
+
+def test_demo_corpus_answers_news_questions(demo_index, embedder):
+    with Searcher(demo_index, embedder=embedder) as s:
+        top = s.search("security guarantees", k=1).hits[0]
+        assert "valdoria" in top.article_id
+        strike = [h.article_id for h in s.search("rail workers walk out at the port", k=2).hits]
+        assert all("harbour-rail-strike" in a for a in strike)
+        assert "cup-final" in s.search("who won the football final", k=1).hits[0].article_id
+
+
+def test_many_threads_get_the_same_answers(seeds_index, embedder):
+    searcher = Searcher(seeds_index, embedder=embedder)
+    queries = ["security guarantees", "NATO membership", "drones overnight", "Kremlin spokesman"]
+    expected = {q: [h.article_id for h in searcher.search(q, k=2).hits] for q in queries}
+    errors: list[BaseException] = []
+    seen: list[tuple[str, list[str]]] = []
+
+    def worker(offset: int) -> None:
+        try:
+            for i in range(12):
+                q = queries[(i + offset) % len(queries)]
+                mode = ("hybrid", "bm25", "dense")[i % 3]
+                r = searcher.search(q, k=2, mode=mode)
+                if mode == "hybrid":
+                    seen.append((q, [h.article_id for h in r.hits]))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(seen) == 8 * 4
+    assert all(expected[q] == got for q, got in seen)
+
+
+@pytest.mark.parametrize("query", ["", "   ", "\x00\t\n"])
+def test_empty_query_is_a_query_error(seeds, query):
+    with pytest.raises(QueryError, match="empty"):
+        seeds.search(query)
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_bad_k(seeds, k):
+    with pytest.raises(QueryError):
+        seeds.search("nato", k=k)
+
+
+def test_bad_mode(seeds):
+    with pytest.raises(QueryError, match="mode"):
+        seeds.search("nato", mode="fuzzy")
+
+
+def test_huge_k_and_stopword_queries(seeds):
+    assert len(seeds.search("Zelensky", k=10**6).hits) == 2
+    assert seeds.search("the of and", mode="bm25").hits == []
+    assert seeds.search("the of and", mode="hybrid").hits  # dense still answers
+
+
+def test_missing_index_is_a_clear_error(tmp_path):
+    with pytest.raises(IndexNotFoundError, match="no index"):
+        Searcher(tmp_path / "nowhere")
+    with pytest.raises(IndexNotFoundError, match="holds no newsearch index"):
+        Searcher(tmp_path)
+
+
+def test_index_records_model_and_counts(seeds_index, model):
+    layout = IndexLayout(seeds_index)
+    meta = layout.read_meta(layout.current())
+    assert meta.model.sha256 == model.sha256 and meta.model.dim == 384
+    assert meta.articles == 2 and meta.paragraphs == meta.vectors > 30

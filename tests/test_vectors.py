@@ -1,0 +1,47 @@
+"""The FAISS index on disk: ids pack (paragraph, window); a paragraph scores by its best window."""
+
+import numpy as np
+import pytest
+
+from newsearch.indexer.errors import IndexFormatError
+from newsearch.indexer.vectors import VectorIndex, paragraph_of, vector_id, write_index
+
+
+def unit(v):
+    v = np.asarray(v, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_ids_round_trip():
+    for pid in (0, 1, 12345, 2**40):
+        for w in (0, 1, 63):
+            assert paragraph_of(vector_id(pid, w)) == pid
+
+
+def test_search_returns_paragraphs_by_best_window(tmp_path):
+    vecs = np.stack([unit([1, 0, 0]), unit([0, 1, 0]), unit([0.9, 0.1, 0]), unit([0, 0, 1])])
+    ids = np.array([vector_id(7, 0), vector_id(7, 1), vector_id(8, 0), vector_id(9, 0)])
+    path = tmp_path / "v.faiss"
+    assert write_index(path, 3, ids, vecs) == 4
+    index = VectorIndex(path, 3)
+    hits = index.search(unit([0, 1, 0.05]), 10)
+    assert [h.pid for h in hits] == [7, 8, 9]  # 7 via its second window, once
+    assert hits[0].score == pytest.approx(float(unit([0, 1, 0.05]) @ unit([0, 1, 0])), rel=1e-5)
+    assert index.search(unit([1, 0, 0]), 1)[0].pid == 7
+    assert sorted(index.ids().tolist()) == sorted(ids.tolist())
+
+
+def test_wrong_dimension_and_damaged_file_are_clear_errors(tmp_path):
+    path = tmp_path / "v.faiss"
+    write_index(path, 3, np.array([1]), unit([[1, 0, 0]]))
+    with pytest.raises(IndexFormatError, match="dimension"):
+        VectorIndex(path, 384)
+    path.write_bytes(b"garbage")
+    with pytest.raises(IndexFormatError):
+        VectorIndex(path, 3)
+
+
+def test_empty_index(tmp_path):
+    path = tmp_path / "v.faiss"
+    write_index(path, 4, np.zeros(0, dtype=np.int64), np.zeros((0, 4), dtype=np.float32))
+    assert VectorIndex(path, 4).search(unit([1, 0, 0, 0]), 5) == []

@@ -57,6 +57,8 @@ class BuildOptions:
     window_overlap: int = WINDOW_OVERLAP
     device: str = "cpu"
     batch_size: int = 32
+    #: Export the weights to ONNX (once per weights, in the user cache) for fast queries.
+    export_onnx: bool = True
 
 
 @dataclass
@@ -130,6 +132,7 @@ def build_index(
         finally:
             cache.close()
         nvec = vectors.write_index(gen / VECTORS_FILE, model.dim, np.asarray(vids), matrix)
+        export_warning = _export_query_encoder(embedder) if options.export_onnx else None
 
         meta = IndexMeta(
             model=model,
@@ -156,9 +159,20 @@ def build_index(
         reused=reused,
         seconds=time.perf_counter() - started,
         skipped=read.skipped,
-        warnings=read.warnings,
+        warnings=read.warnings + ([export_warning] if export_warning else []),
         files_read=read.files_read,
     )
+
+
+def _export_query_encoder(embedder: Embedder) -> str | None:
+    """Export the ONNX query encoder while torch is at hand; a failure only slows queries."""
+    from .onnx_encoder import export_onnx
+
+    try:
+        export_onnx(embedder.info)  # loads the model only when there is no good export yet
+    except Exception as exc:  # exporter missing, read-only cache: queries fall back
+        return f"could not export the ONNX query encoder ({exc}); queries will start slowly"
+    return None
 
 
 def _write_docstore(path: Path, articles: list[Article]) -> tuple[list[int], list]:

@@ -27,6 +27,7 @@ from newsearch.indexer.layout import (
     IndexLayout,
     IndexMeta,
 )
+from newsearch.indexer.onnx_encoder import QueryEncoder, query_encoder
 from newsearch.indexer.vectors import VectorIndex
 
 from .fusion import DEFAULT_RRF_K, rrf
@@ -66,17 +67,22 @@ class Searcher:
         self.keyword = KeywordIndex(self.generation / KEYWORD_DIR, self.config.keyword)
         self.vectors = VectorIndex(self.generation / VECTORS_FILE, self.meta.model.dim)
         self._model_path = model_path
-        self._embedder = embedder
+        self._embedder: QueryEncoder | None = embedder
         self._embedder_lock = threading.Lock()
         if embedder is not None:
             _check_same_model(self.meta.model, embedder.info)
 
     # -- the single searchers -------------------------------------------------------------
 
-    def _query_embedder(self) -> Embedder:
+    def _query_embedder(self) -> QueryEncoder:
+        """The embedder given, else the index's weights exported to ONNX (no torch in the
+        process, so a one-off query starts fast), else sentence-transformers."""
         with self._embedder_lock:
             if self._embedder is None:
-                self._embedder = Embedder(self._resolve_model())
+                built = self.meta.model if self._model_path is None else self._resolve_model()
+                self._embedder = query_encoder(
+                    built, self.layout.root, lambda: Embedder(self._resolve_model())
+                )
             return self._embedder
 
     def _resolve_model(self) -> ModelInfo:

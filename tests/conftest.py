@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,15 @@ def require_shared(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"shared data missing: {path} (clone the project next to ../shared)")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory) -> Iterator[Path]:
+    """Tests export the ONNX query encoder into their own cache, not the user's."""
+    root = tmp_path_factory.mktemp("newsearch_cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NEWSEARCH_CACHE_DIR", str(root))
+        yield root
 
 
 @pytest.fixture(scope="session")

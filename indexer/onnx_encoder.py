@@ -1,0 +1,355 @@
+"""Query encoding without torch: the model exported once to ONNX, run by onnxruntime.
+
+``import sentence_transformers`` costs seconds (it pulls in torch and transformers), which a
+one-off ``newsearch query`` cannot afford. The same weights, exported to ONNX with the
+sentence-transformers pooling (mean over the attention mask, then L2 norm) inside the graph,
+give the same vectors (cosine >= 0.999, tested) from ``onnxruntime`` + ``tokenizers``, which
+load in a fraction of a second.
+
+An export is identified by the sha256 of the weights it was made from, so a folder can never
+be used for another model. It lives in a per-user cache (``$NEWSEARCH_CACHE_DIR``, else
+``$XDG_CACHE_HOME/newsearch``, else ``~/.cache/newsearch``), ``onnx/<sha256>/``, holding
+``model.onnx``, the model's ``tokenizer.json`` and ``onnx.json`` (what was exported, the file
+size and a probe vector). The indexer writes it while it has torch loaded anyway; readers
+also look in ``<index_dir>/onnx/<sha256>/`` so an index can ship its own encoder.
+
+A missing or damaged export is never an error: callers fall back to sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .embedder import Embedder, ModelInfo
+
+log = logging.getLogger("newsearch")
+
+ONNX_DIR = "onnx"
+MODEL_FILE = "model.onnx"
+#: Weights beside the graph: onnxruntime maps them instead of parsing them out of the
+#: protobuf, which halves session start-up (~0.35 s instead of ~0.8 s here).
+WEIGHTS_FILE = "model.onnx.data"
+TOKENIZER_FILE = "tokenizer.json"
+INFO_FILE = "onnx.json"
+EXPORT_VERSION = 1
+#: Encoded at export and again when an export is opened: a damaged file gives another vector.
+PROBE_TEXT = "Probe: the central bank raised interest rates by 0.25% on Tuesday, 3 June."
+#: Texts the export is checked on before it is published (padding, truncation, unicode).
+CHECK_TEXTS = (
+    "a",
+    "Ünïcödé — naïve café, 北京, emoji 🎉",
+    "Shares in the company fell sharply after the chairman resigned. " * 40,
+    PROBE_TEXT,
+)
+MIN_COSINE = 0.999
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass(frozen=True)
+class ExportInfo:
+    """What ``onnx.json`` records about an export; read back to check it."""
+
+    model_sha256: str
+    model_name: str
+    dim: int
+    max_seq_length: int
+    onnx_bytes: int
+    #: sha256 of the graph and of the weights file, and the weights' mtime when it was
+    #: hashed: hashing 90 MB costs ~0.15 s, so it is redone only when the mtime changed.
+    graph_sha256: str
+    weights_sha256: str
+    weights_mtime_ns: int
+    probe: list[float]
+    exporter: str
+    torch_version: str
+    export_version: int = EXPORT_VERSION
+
+
+def cache_dir() -> Path:
+    """The per-user cache root for derived artefacts (not the index's embedding cache)."""
+    env = os.environ.get("NEWSEARCH_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "newsearch"
+
+
+def export_dir(model_sha256: str, root: Path | None = None) -> Path:
+    return (root if root is not None else cache_dir() / ONNX_DIR) / model_sha256
+
+
+def candidate_dirs(model_sha256: str, index_dir: str | os.PathLike[str] | None) -> list[Path]:
+    """Where an export for these weights may be, in the order they are tried."""
+    dirs = []
+    if index_dir is not None:
+        dirs.append(Path(index_dir) / ONNX_DIR / model_sha256)
+    dirs.append(export_dir(model_sha256))
+    return dirs
+
+
+# -- export (needs torch; only the indexer calls it) --------------------------------------
+
+
+def export_onnx(model: ModelInfo, st_model: Any | None = None, root: Path | None = None) -> Path:
+    """Export ``model`` to ONNX once; returns the export folder (existing or new).
+
+    The export is checked against the torch model on :data:`CHECK_TEXTS` before it is moved
+    into place (atomic rename), so a published folder is always a good one.
+    """
+    final = export_dir(model.sha256, root)
+    if final.exists():
+        if _open_checked(final, model.sha256) is not None:
+            return final
+        shutil.rmtree(final, ignore_errors=True)  # damaged or from another version
+    import torch
+
+    if st_model is None:
+        from .embedder import _load_sentence_transformer
+
+        st_model = _load_sentence_transformer(model.path, "cpu")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{model.sha256[:12]}-", dir=final.parent))
+    try:
+        module = _pooled_encoder(st_model[0].auto_model).eval().to("cpu")
+        exporter = _export(torch, module, tmp / MODEL_FILE)
+        shutil.copyfile(Path(model.path) / TOKENIZER_FILE, tmp / TOKENIZER_FILE)
+        reference = st_model.encode(
+            list(CHECK_TEXTS), normalize_embeddings=True, convert_to_numpy=True, batch_size=8
+        )
+        onnx = OnnxQueryEncoder(tmp, model.max_seq_length, threads=1)
+        got = onnx.encode(list(CHECK_TEXTS))
+        cosines = (got * reference).sum(axis=1)
+        if float(cosines.min()) < MIN_COSINE:
+            raise RuntimeError(f"ONNX export disagrees with torch (cosine {cosines.min():.4f})")
+        info = ExportInfo(
+            model_sha256=model.sha256,
+            model_name=model.name,
+            dim=model.dim,
+            max_seq_length=model.max_seq_length,
+            onnx_bytes=_export_bytes(tmp),
+            graph_sha256=_sha256(tmp / MODEL_FILE),
+            weights_sha256=_sha256(tmp / WEIGHTS_FILE),
+            weights_mtime_ns=(tmp / WEIGHTS_FILE).stat().st_mtime_ns,
+            probe=[float(x) for x in got[CHECK_TEXTS.index(PROBE_TEXT)]],
+            exporter=exporter,
+            torch_version=str(torch.__version__),
+        )
+        (tmp / INFO_FILE).write_text(json.dumps(asdict(info)), encoding="utf-8")
+        for item in (tmp, *tmp.iterdir()):  # mkdtemp makes it private; readers may be others
+            item.chmod(0o755 if item.is_dir() else 0o644)
+        try:
+            tmp.rename(final)
+        except OSError:  # another process published it first: theirs is as good as ours
+            if _open_checked(final, model.sha256) is None:
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _export(torch: Any, module: Any, path: Path) -> str:
+    """TorchScript exporter (fast, needs only ``onnx``), weights saved as external data;
+    names the exporter used."""
+    import warnings
+
+    import onnx
+
+    ids = torch.ones((2, 16), dtype=torch.long)
+    axes = {name: {0: "batch", 1: "tokens"} for name in _INPUTS}
+    axes["sentence_embedding"] = {0: "batch"}
+    raw = path.with_name("raw.onnx")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shapes that are dynamic axes
+        torch.onnx.export(
+            module,
+            (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+            str(raw),
+            dynamo=False,
+            input_names=list(_INPUTS),
+            output_names=["sentence_embedding"],
+            dynamic_axes=axes,
+            opset_version=17,
+        )
+    graph = onnx.load(str(raw))
+    onnx.save_model(
+        graph,
+        str(path),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=WEIGHTS_FILE,
+        size_threshold=1024,
+    )
+    raw.unlink()
+    return "torch.onnx.export(dynamo=False)"
+
+
+def _pooled_encoder_class() -> type:
+    import torch
+
+    class PooledEncoder(torch.nn.Module):
+        """The transformer plus sentence-transformers' mean pooling and L2 normalisation."""
+
+        def __init__(self, transformer: Any) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            summed = (hidden * mask).sum(dim=1)
+            mean = summed / mask.sum(dim=1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2, dim=1)
+
+    return PooledEncoder
+
+
+def _pooled_encoder(transformer: Any) -> Any:
+    return _pooled_encoder_class()(transformer)
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def _export_bytes(folder: Path) -> int:
+    return (folder / MODEL_FILE).stat().st_size + (folder / WEIGHTS_FILE).stat().st_size
+
+
+def load_info(folder: Path, model_sha256: str) -> ExportInfo | None:
+    """The export's record if the folder is complete, unchanged and for these weights."""
+    try:
+        data = json.loads((folder / INFO_FILE).read_text(encoding="utf-8"))
+        info = ExportInfo(**data)
+        size = _export_bytes(folder)
+        if (
+            info.model_sha256 != model_sha256
+            or info.export_version != EXPORT_VERSION
+            or size != info.onnx_bytes
+            or not (folder / TOKENIZER_FILE).is_file()
+            or _sha256(folder / MODEL_FILE) != info.graph_sha256
+        ):
+            return None
+        weights = folder / WEIGHTS_FILE
+        changed = weights.stat().st_mtime_ns != info.weights_mtime_ns  # rewritten or copied
+        if changed and _sha256(weights) != info.weights_sha256:
+            return None
+    except (OSError, ValueError, TypeError):
+        return None
+    return info
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class OnnxQueryEncoder:
+    """Unit-length sentence vectors from an export folder, with no torch in the process."""
+
+    def __init__(self, folder: Path, max_seq_length: int, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.folder = folder
+        tok = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
+        tok.enable_truncation(max_length=max_seq_length)
+        tok.enable_padding(pad_id=0, pad_token="[PAD]")  # tokenizer.json pads to 128 otherwise
+        self._tokenizer = tok
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+        )
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for ``texts`` (float32, one row each, L2-normalised)."""
+        encodings = self._tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        with self._lock:  # one run at a time: the session already uses every core
+            out = self._session.run(None, feed)[0]
+        return np.asarray(out, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+
+def _open_checked(folder: Path, model_sha256: str) -> OnnxQueryEncoder | None:
+    """An encoder for the export in ``folder`` if it is complete and still gives the probe
+    vector it gave when it was made (a damaged file loads badly or encodes differently)."""
+    info = load_info(folder, model_sha256)
+    if info is None:
+        return None
+    try:
+        encoder = OnnxQueryEncoder(folder, info.max_seq_length)
+        probe = encoder.encode_query(PROBE_TEXT)
+    except Exception:  # onnxruntime and protobuf fail in many ways on a bad file
+        return None
+    if probe.shape != (info.dim,) or not float(probe @ np.asarray(info.probe)) >= MIN_COSINE:
+        return None
+    return encoder
+
+
+def open_encoder(
+    model: ModelInfo, index_dir: str | os.PathLike[str] | None = None
+) -> OnnxQueryEncoder | None:
+    """The first good export for ``model``'s weights, or None after a one-line warning."""
+    damaged = []
+    for folder in candidate_dirs(model.sha256, index_dir):
+        if not folder.exists():
+            continue
+        encoder = _open_checked(folder, model.sha256)
+        if encoder is not None:
+            return encoder
+        damaged.append(str(folder))
+    what = f"is damaged ({', '.join(damaged)})" if damaged else "is missing"
+    log.warning(
+        "warning: the ONNX query encoder for model %s %s; using sentence-transformers "
+        "(slow start) and exporting it for the next queries",
+        model.sha256[:12],
+        what,
+    )
+    return None
+
+
+class QueryEncoder(Protocol):
+    def encode_query(self, text: str) -> np.ndarray: ...
+
+
+def query_encoder(
+    built: ModelInfo,
+    index_dir: str | os.PathLike[str] | None,
+    fallback: Callable[[], Embedder],
+) -> QueryEncoder:
+    """The fast ONNX encoder for the weights an index was built with; else ``fallback()``
+    (sentence-transformers), which also re-exports the ONNX file so the next query is fast.
+    A failed re-export is only logged: it never fails the query."""
+    encoder = open_encoder(built, index_dir)
+    if encoder is not None:
+        return encoder
+    embedder = fallback()
+    try:
+        export_onnx(embedder.info, embedder.model)
+    except Exception as exc:  # read-only cache, exporter missing: the query still works
+        log.warning("warning: could not export the ONNX query encoder: %s", exc)
+    return embedder

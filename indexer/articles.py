@@ -21,6 +21,8 @@ from pathlib import Path
 TEXT_SUFFIXES = {".txt", ".text", ".md"}
 #: File endings read as one JSON article per line (also BEIR ``corpus.jsonl``).
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+#: File endings read as SGML newswire collections (Reuters-21578), see ``sgml.py``.
+SGML_SUFFIXES = {".sgm", ".sgml"}
 #: Documentation files that sit beside corpora (``README.TXT``, ``SOURCE.md``) are not articles.
 IGNORED_STEMS = {"readme", "source", "license", "licence", "copying", "notice", "changelog"}
 
@@ -316,7 +318,7 @@ def _is_candidate(path: Path) -> bool:
     suffix = path.suffix.lower()
     if path.stem.lower() in IGNORED_STEMS:
         return False
-    return suffix in TEXT_SUFFIXES or suffix in JSONL_SUFFIXES
+    return suffix in TEXT_SUFFIXES or suffix in JSONL_SUFFIXES or suffix in SGML_SUFFIXES
 
 
 def read_file(path: Path, rel: str, report: ReadReport, category: str = "") -> list[Article]:
@@ -335,6 +337,10 @@ def read_file(path: Path, rel: str, report: ReadReport, category: str = "") -> l
         report.warnings.append(f"{rel}: {note}")
     if path.suffix.lower() in JSONL_SUFFIXES:
         return list(_read_jsonl(path, rel, text, report))
+    if path.suffix.lower() in SGML_SUFFIXES:
+        from .sgml import read_sgml
+
+        return list(read_sgml(path, rel, text, report))
     article = parse_text_article(
         text,
         rel,

@@ -1,0 +1,431 @@
+"""Speed benchmark: indexing throughput, query latency, shell-query start-up, vs a peer.
+
+    .venv/bin/python bench/speed.py --corpus ../shared/data/bbc --name bbc \\
+        [--seed-cache /path/to/embeddings.sqlite]
+
+What it measures, on one corpus, in one run (``/proc/loadavg`` is recorded with every timing:
+the machine is shared, and numbers taken under load are not comparable):
+
+1. Encoder throughput on a sample of ~N paragraphs (default 500): the bare encoder
+   (``Embedder.encode`` on exactly the texts the indexer embeds) against a full cold
+   ``build_index`` of the same articles (parse, Whoosh, FAISS, docstore, embedding cache), both
+   in this process with the model already loaded; and the peak RSS of a cold sample build in
+   a new process (model load included).
+2. The full index: build time (the embedding cache may be seeded with ``--seed-cache`` so that
+   the corpus is not re-embedded; the table says how many texts were embedded), peak RSS, size
+   on disk.
+3. Query latency in process over Q queries (default 200, half headlines, half paragraph
+   sentences) for bm25 / dense / hybrid: p50 and p95.
+4. ``newsearch query`` in a new process: median of R runs (default 10).
+5. The same for the peer (``bench/peer.py``: bm25s + FAISS + RRF on the same paragraphs and
+   vectors).
+
+The table is printed and written into BENCHMARKS.md between markers for the corpus name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+
+from peer import Peer, build_peer  # noqa: E402
+
+from newsearch.indexer import BuildOptions, Embedder, build_index, read_articles  # noqa: E402
+from newsearch.indexer.builder import embedding_text  # noqa: E402
+from newsearch.indexer.docstore import Docstore  # noqa: E402
+from newsearch.indexer.embedder import WindowSplitter, resolve_model  # noqa: E402
+from newsearch.indexer.layout import VECTORS_FILE, IndexLayout  # noqa: E402
+from newsearch.indexer.onnx_encoder import export_dir, export_onnx, open_encoder  # noqa: E402
+from newsearch.search import Searcher  # noqa: E402
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+@dataclass
+class Row:
+    what: str
+    ours: str
+    peer: str = ""
+    load: str = ""
+
+
+@dataclass
+class Report:
+    name: str
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, what: str, ours: str, peer: str = "", load: str | None = None) -> None:
+        row = Row(what, ours, peer, load if load is not None else loadavg())
+        self.rows.append(row)
+        print(f"  {what:<52} {ours:>22} {peer:>22}   load {row.load}", flush=True)
+
+
+def du(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def mb(n: float) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def run_child(cmd: list[str], **kw) -> tuple[float, int, subprocess.CompletedProcess]:
+    """Wall seconds, peak RSS (bytes, of the largest child so far) and the result."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    out, err = proc.communicate()
+    took = time.perf_counter() - started
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # max over children
+    return took, rss, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def peak_rss_of(cmd: list[str], **kw) -> tuple[float, int, subprocess.CompletedProcess]:
+    """Like run_child, but the peak RSS of this child alone (GNU time, else rusage)."""
+    gnu_time = shutil.which("time") or "/usr/bin/time"
+    if Path(gnu_time).exists():
+        took, _, proc = run_child([gnu_time, "-f", "MAXRSS_KB=%M", *cmd], **kw)
+        m = re.search(r"MAXRSS_KB=(\d+)", proc.stderr)
+        return took, int(m.group(1)) * 1024 if m else 0, proc
+    return run_child(cmd, **kw)
+
+
+# -- corpus sampling ----------------------------------------------------------------------
+
+
+def sample_corpus(corpus: Path, out: Path, paragraphs: int) -> tuple[Path, int]:
+    """Copy every k-th article file of ``corpus`` into ``out`` until ~``paragraphs``."""
+    read = read_articles([corpus])
+    files: dict[str, int] = {}
+    for a in read.articles:
+        files[a.source_path] = files.get(a.source_path, 0) + len(a.paragraphs)
+    total = sum(files.values())
+    step = max(1, total // max(1, paragraphs))
+    if out.exists():
+        shutil.rmtree(out)
+    chosen = 0
+    for i, (src, n) in enumerate(sorted(files.items())):
+        if i % step or chosen >= paragraphs:
+            continue
+        if Path(src).suffix.lower() in {".sgm", ".sgml", ".jsonl"}:
+            raise SystemExit("sampling multi-article files is not supported: pass a folder")
+        dest = out / Path(src).relative_to(corpus)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        chosen += n
+    return out, chosen
+
+
+def embed_texts(corpus: Path, model) -> list[str]:
+    """Exactly the texts the indexer embeds for ``corpus`` (windows, headline prefix)."""
+    read = read_articles([corpus])
+    splitter = WindowSplitter(model)
+    rows = [(a, p) for a in read.articles for p in a.paragraphs]
+    windows = splitter.split_many([p.full_text for _, p in rows])
+    texts = [
+        embedding_text(a.title, w, True)
+        for (a, _), ws in zip(rows, windows, strict=True)
+        for w in ws
+    ]
+    return list(dict.fromkeys(texts))  # the indexer embeds each distinct text once
+
+
+def make_queries(corpus: Path, n: int, seed: int = 0) -> list[str]:
+    """Half headlines, half the first sentence of a random paragraph."""
+    read = read_articles([corpus])
+    rng = random.Random(seed)
+    titles = sorted({a.title for a in read.articles if len(a.title.split()) >= 2})
+    sentences = []
+    for a in read.articles:
+        for p in a.paragraphs:
+            s = re.split(r"(?<=[.!?])\s", p.text, maxsplit=1)[0]
+            if 4 <= len(s.split()) <= 30:
+                sentences.append(s)
+    sentences = sorted(set(sentences))
+    half = n // 2
+    return rng.sample(titles, min(half, len(titles))) + rng.sample(
+        sentences, min(n - half, len(sentences))
+    )
+
+
+# -- the benchmark ------------------------------------------------------------------------
+
+
+def bench(args: argparse.Namespace) -> Report:
+    corpus = Path(args.corpus).resolve()
+    work = Path(args.workdir).resolve() / args.name
+    work.mkdir(parents=True, exist_ok=True)
+    report = Report(args.name)
+    model = resolve_model()
+    embedder = Embedder(model)
+    export_onnx(model)  # one-off per machine; the builds below only check it
+    python = sys.executable
+    newsearch = str(Path(python).with_name("newsearch"))
+    print(f"== {args.name}: {corpus}", flush=True)
+    print(f"  {'measure':<52} {'newsearch':>22} {'peer':>22}", flush=True)
+
+    # 1. encoder throughput on a sample, both in this process with the model loaded
+    sample_dir, _ = sample_corpus(corpus, work / "sample-corpus", args.sample)
+    texts = embed_texts(sample_dir, model)
+    embedder.encode(texts[:32])  # warm up: model load and first-batch allocation
+    bare = []
+    for _ in range(2):
+        t = time.perf_counter()
+        embedder.encode(texts)
+        bare.append(time.perf_counter() - t)
+    bare_rate = len(texts) / statistics.mean(bare)
+    sample_ix = work / "sample-index"
+    shutil.rmtree(sample_ix, ignore_errors=True)
+    t = time.perf_counter()
+    built = build_index([sample_dir], sample_ix, BuildOptions(), embedder=embedder)
+    pipe_s = time.perf_counter() - t
+    pipe_rate = built.embedded / pipe_s
+    report.add(
+        f"sample: bare encoder, {len(texts)} texts (texts/s)",
+        f"{bare_rate:.1f}",
+        "same encoder",
+    )
+    report.add(
+        f"sample: full cold build, {built.paragraphs} paragraphs (texts/s)",
+        f"{pipe_rate:.1f} ({pipe_rate / bare_rate:.0%} of bare)",
+    )
+    shutil.rmtree(sample_ix, ignore_errors=True)
+    took, rss, proc = peak_rss_of(
+        [newsearch, "index", str(sample_dir), "-i", str(sample_ix), "-q", "--json"]
+    )
+    if proc.returncode:
+        raise SystemExit(proc.stderr)
+    report.add("sample: cold build in a new process, peak RSS", mb(rss))
+
+    # 2. the full index (embedding cache optionally seeded)
+    full_ix = work / "index"
+    shutil.rmtree(full_ix, ignore_errors=True)
+    full_ix.mkdir(parents=True)
+    if args.seed_cache:
+        shutil.copyfile(args.seed_cache, IndexLayout(full_ix).cache_path)
+    took, rss, proc = peak_rss_of(
+        [newsearch, "index", str(corpus), "-i", str(full_ix), "-q", "--json"]
+    )
+    if proc.returncode:
+        raise SystemExit(proc.stderr)
+    summary = json.loads(proc.stdout)
+    report.add(
+        f"full build: {summary['articles']} articles, {summary['paragraphs']} paragraphs",
+        f"{took:.1f} s",
+    )
+    report.add(
+        "full build: texts embedded / reused from cache",
+        f"{summary['embedded']} / {summary['reused_embeddings']}",
+        load="",
+    )
+    if summary["embedded"] == 0:
+        est = summary["vectors"] / pipe_rate
+        report.notes.append(
+            f"The full build reused every vector from the seeded embedding cache; a cold build "
+            f"embeds {summary['vectors']} texts, i.e. about {est / 60:.1f} min at the sample's "
+            f"{pipe_rate:.1f} texts/s plus the {took:.0f} s measured here."
+        )
+    report.add("full build: peak RSS", mb(rss), load="")
+    layout = IndexLayout(full_ix)
+    gen = layout.current()
+
+    # 5a. the peer index on the same paragraphs and vectors
+    import faiss
+
+    store = Docstore(gen / "docstore.sqlite")
+    pids, peer_texts = _paragraph_texts(store)
+    index = faiss.read_index(str(gen / VECTORS_FILE))
+    vids = faiss.vector_to_array(index.id_map).astype(np.int64)
+    vecs = index.index.reconstruct_n(0, index.ntotal)
+    peer_dir = full_ix.with_name(full_ix.name + "-peer")
+    shutil.rmtree(peer_dir, ignore_errors=True)
+    times = build_peer(peer_dir, pids, peer_texts, vids, vecs)
+    if summary["embedded"]:  # time a rebuild that finds every vector in the cache
+        warm, _, proc = run_child([newsearch, "index", str(corpus), "-i", str(full_ix), "-q"])
+        if proc.returncode:
+            raise SystemExit(proc.stderr)
+    else:
+        warm = took
+    report.add(
+        "keyword + vector index build, embedding excluded (new process)",
+        f"{warm:.1f} s",
+        f"{times.bm25_s + times.faiss_s + times.save_s:.1f} s (in process)",
+    )
+    sizes = {
+        "keyword": du(gen / "keyword"),
+        "vectors": du(gen / VECTORS_FILE),
+        "docstore": du(gen / "docstore.sqlite"),
+    }
+    report.add(
+        "index size on disk (generation)",
+        f"{mb(sum(sizes.values()))}",
+        mb(du(peer_dir)),
+        load="",
+    )
+    report.notes.append(
+        "newsearch index size: "
+        + ", ".join(f"{k} {mb(v)}" for k, v in sizes.items())
+        + f"; plus the embedding cache {mb(du(layout.cache_path))} beside the generations and "
+        f"the ONNX query encoder {mb(du(export_dir(model.sha256)))} (once per model, user cache)."
+        " The peer stores text in neither index (bm25s keeps token ids only) and has no docstore."
+    )
+
+    # 3. in-process query latency
+    queries = make_queries(corpus, args.queries)
+    encoder = open_encoder(model, full_ix)
+    peer = Peer(peer_dir, encoder)
+    with Searcher(full_ix) as searcher:
+        for q in queries[:5]:  # warm up: first Whoosh reader, ONNX session, page cache
+            searcher.search(q, k=10, mode="hybrid")
+            peer.hybrid(q)
+        for mode in ("bm25", "dense", "hybrid"):
+            ours, theirs = [], []
+            load = loadavg()
+            for q in queries:
+                t = time.perf_counter()
+                searcher.search(q, k=10, mode=mode)
+                ours.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                getattr(peer, mode)(q)
+                theirs.append((time.perf_counter() - t) * 1000)
+            report.add(
+                f"query in process, {mode}, {len(queries)} queries: p50 / p95",
+                f"{pct(ours, 50):.1f} / {pct(ours, 95):.1f} ms",
+                f"{pct(theirs, 50):.1f} / {pct(theirs, 95):.1f} ms",
+                load=load,
+            )
+
+    # 4. a query in a new process
+    ours, theirs = [], []
+    load = loadavg()
+    for q in queries[: args.runs]:
+        took, _, proc = run_child([newsearch, "query", q, "-i", str(full_ix), "-k", "10"])
+        if proc.returncode or "warning" in proc.stderr:
+            raise SystemExit(f"newsearch query failed: {proc.stderr}")
+        ours.append(took)
+        took, _, proc = run_child([python, str(REPO / "bench" / "peer.py"), str(full_ix), q])
+        if proc.returncode:
+            raise SystemExit(f"peer query failed: {proc.stderr}")
+        theirs.append(took)
+    report.add(
+        f"query in a new process (hybrid, median of {len(ours)}; min-max)",
+        f"{statistics.median(ours):.2f} s ({min(ours):.2f}-{max(ours):.2f})",
+        f"{statistics.median(theirs):.2f} s ({min(theirs):.2f}-{max(theirs):.2f})",
+        load=f"{load} -> {loadavg()}",
+    )
+    return report
+
+
+def _paragraph_texts(store: Docstore) -> tuple[list[int], list[str]]:
+    """Every paragraph's text as both indexes see it, with its article's headline."""
+    paragraphs = store.paragraphs(store.paragraph_ids())
+    articles = store.articles({p.article_id for p in paragraphs.values()})
+    out_pids, texts = [], []
+    for pid in sorted(paragraphs):
+        p = paragraphs[pid]
+        a = articles.get(p.article_id)
+        title = a.title if a else ""
+        body = f"{p.context} {p.text}" if p.context else p.text
+        out_pids.append(pid)
+        texts.append(f"{title} {body}")
+    return out_pids, texts
+
+
+# -- output -------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    import onnxruntime
+    import torch
+
+    return (
+        f"{cpu or platform.processor()}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, "
+        f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
+        f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}"
+    )
+
+
+def markdown(report: Report, command: str) -> str:
+    lines = [
+        f"### Speed: {report.name}",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}.",
+        "",
+        f"Reproduce: `{command}`",
+        "",
+        "| measure | newsearch | peer (bm25s + FAISS + RRF) | loadavg 1/5/15 min |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {r.what} | {r.ours} | {r.peer} | {r.load} |" for r in report.rows]
+    if report.notes:
+        lines += ["", *[f"- {n}" for n in report.notes]]
+    return "\n".join(lines) + "\n"
+
+
+def write_benchmarks(path: Path, name: str, body: str) -> None:
+    start, end = f"<!-- bench:speed:{name} -->", f"<!-- /bench:speed:{name} -->"
+    block = f"{start}\n{body}{end}\n"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
+        text = before + block + ("\n" + after if after else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus", required=True, help="folder of articles")
+    parser.add_argument("--name", required=True, help="name of the section in BENCHMARKS.md")
+    parser.add_argument("--seed-cache", help="embeddings.sqlite to start the full build from")
+    parser.add_argument("--sample", type=int, default=500, help="paragraphs in the sample")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=10, help="new-process queries")
+    parser.add_argument("--workdir", default="/tmp/newsearch-bench")
+    parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
+    args = parser.parse_args()
+    report = bench(args)
+    command = "python bench/speed.py " + " ".join(sys.argv[1:])
+    body = markdown(report, command)
+    print()
+    print(body)
+    write_benchmarks(Path(args.output), args.name, body)
+
+
+if __name__ == "__main__":
+    main()

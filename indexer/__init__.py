@@ -4,19 +4,56 @@ The indexer owns the on-disk format and the embedding model (both sides must enc
 same weights); ``newsearch.search`` only reads what it writes.
 """
 
-from .articles import Article, Paragraph, ReadReport, Skipped, read_articles
-from .builder import BuildOptions, BuildReport, build_index
-from .embedder import Embedder, ModelInfo, resolve_model
-from .errors import (
-    EmptyCorpusError,
-    IndexFormatError,
-    IndexNotFoundError,
-    LockedError,
-    ModelError,
-    NewsearchError,
-    QueryError,
-)
-from .layout import IndexLayout, IndexMeta
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .articles import Article, Paragraph, ReadReport, Skipped, read_articles
+    from .builder import BuildOptions, BuildReport, build_index
+    from .embedder import Embedder, ModelInfo, resolve_model
+    from .errors import (
+        EmptyCorpusError,
+        IndexFormatError,
+        IndexNotFoundError,
+        LockedError,
+        ModelError,
+        NewsearchError,
+        QueryError,
+    )
+    from .layout import IndexLayout, IndexMeta
+
+#: Where each public name lives. Loaded on first use (PEP 562): ``newsearch status`` or an
+#: error message must not pay for Whoosh, FAISS and the builder just by touching the package.
+_WHERE = {
+    **dict.fromkeys(("Article", "Paragraph", "ReadReport", "Skipped", "read_articles"), "articles"),
+    **dict.fromkeys(("BuildOptions", "BuildReport", "build_index"), "builder"),
+    **dict.fromkeys(("Embedder", "ModelInfo", "resolve_model"), "embedder"),
+    **dict.fromkeys(
+        (
+            "EmptyCorpusError",
+            "IndexFormatError",
+            "IndexNotFoundError",
+            "LockedError",
+            "ModelError",
+            "NewsearchError",
+            "QueryError",
+        ),
+        "errors",
+    ),
+    **dict.fromkeys(("IndexLayout", "IndexMeta"), "layout"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Article",

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from .embedder import MAX_WINDOWS
@@ -37,6 +36,8 @@ class VectorHit:
 
 def write_index(path: Path, dim: int, ids: np.ndarray, vectors: np.ndarray) -> int:
     """Write an exact inner-product index keyed by ``ids``; returns the vector count."""
+    import faiss  # here, not at the top: only commands that touch vectors pay for it
+
     index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
     if len(ids):
         index.add_with_ids(
@@ -52,6 +53,8 @@ class VectorIndex:
     """Read side. FAISS searches on a flat index are read-only and safe from many threads."""
 
     def __init__(self, path: Path, dim: int) -> None:
+        import faiss
+
         try:
             self._index = faiss.read_index(str(path))
         except Exception as exc:  # faiss raises RuntimeError with a C++ message
@@ -67,6 +70,8 @@ class VectorIndex:
 
     def ids(self) -> np.ndarray:
         """All vector ids (for consistency checks)."""
+        import faiss
+
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
     def search(self, query: np.ndarray, limit: int) -> list[VectorHit]:

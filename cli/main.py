@@ -122,6 +122,9 @@ def index(
     wait: Annotated[
         float, typer.Option(help="Seconds to wait for another indexing process to finish.")
     ] = 0.0,
+    device: Annotated[
+        str, typer.Option(help="Encoder device: auto (a CUDA GPU if torch sees one), cpu, cuda.")
+    ] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -137,7 +140,9 @@ def index(
                     f"no PATH given and no index at {index_dir} to take its sources from"
                 )
             paths = [Path(p) for p in layout.read_meta(layout.current()).sources]
-        options = BuildOptions(model_path=str(model) if model else None, embed_headline=headline)
+        options = BuildOptions(
+            model_path=str(model) if model else None, embed_headline=headline, device=device
+        )
         bars = BarProgress(enabled=not quiet and not as_json)
         try:
             report = build_index(paths, index_dir, options, progress=bars, wait=wait)

@@ -55,7 +55,7 @@ class BuildOptions:
     embed_headline: bool = True
     window_tokens: int = WINDOW_TOKENS
     window_overlap: int = WINDOW_OVERLAP
-    device: str = "cpu"
+    device: str = "auto"
     batch_size: int = 32
     #: Export the weights to ONNX (once per weights, in the user cache) for fast queries.
     export_onnx: bool = True

@@ -208,7 +208,9 @@ class Embedder:
 
     @property
     def model(self) -> Any:
-        return _load_sentence_transformer(self.info.path, self.device)
+        from .device import resolve_device
+
+        return _load_sentence_transformer(self.info.path, resolve_device(self.device))
 
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """Encode in length-sorted batches (less padding), reporting each batch's size."""

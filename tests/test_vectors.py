@@ -45,3 +45,15 @@ def test_empty_index(tmp_path):
     path = tmp_path / "v.faiss"
     write_index(path, 4, np.zeros(0, dtype=np.int64), np.zeros((0, 4), dtype=np.float32))
     assert VectorIndex(path, 4).search(unit([1, 0, 0, 0]), 5) == []
+
+
+def test_truncated_file_is_a_clear_error_not_a_crash(tmp_path):
+    """The vectors are memory-mapped: a short file must fail at open, never at search."""
+    path = tmp_path / "v.faiss"
+    rng = np.random.default_rng(0)
+    vecs = rng.standard_normal((200, 8)).astype(np.float32)
+    write_index(path, 8, np.arange(200), vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexFormatError):
+        VectorIndex(path, 8)

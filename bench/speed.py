@@ -154,6 +154,35 @@ def embed_texts(corpus: Path, model) -> list[str]:
     return list(dict.fromkeys(texts))  # the indexer embeds each distinct text once
 
 
+def sample_child(sample_dir: Path, sample_ix: Path) -> None:
+    """In a new process (so its peak RSS is its own): model loaded and warmed up, then the bare
+    encoder on exactly the texts the indexer embeds, then a cold build of the same articles
+    with the same encoder. Prints one JSON line."""
+    model = resolve_model()
+    embedder = Embedder(model)
+    texts = embed_texts(sample_dir, model)
+    embedder.encode(texts[:32])  # warm up: model load and first-batch allocation
+    load_bare = loadavg()
+    t = time.perf_counter()
+    embedder.encode(texts)
+    bare_rate = len(texts) / (time.perf_counter() - t)
+    shutil.rmtree(sample_ix, ignore_errors=True)
+    load_build = loadavg()
+    t = time.perf_counter()
+    built = build_index([sample_dir], sample_ix, BuildOptions(), embedder=embedder)
+    pipe_rate = built.embedded / (time.perf_counter() - t)
+    result = {
+        "texts": len(texts),
+        "paragraphs": built.paragraphs,
+        "embedded": built.embedded,
+        "bare_rate": bare_rate,
+        "pipe_rate": pipe_rate,
+        "load_bare": load_bare,
+        "load_build": f"{load_build} -> {loadavg()}",
+    }
+    print(json.dumps(result))
+
+
 def make_queries(corpus: Path, n: int, seed: int = 0) -> list[str]:
     """Half headlines, half the first sentence of a random paragraph."""
     read = read_articles([corpus])
@@ -181,45 +210,34 @@ def bench(args: argparse.Namespace) -> Report:
     work.mkdir(parents=True, exist_ok=True)
     report = Report(args.name)
     model = resolve_model()
-    embedder = Embedder(model)
     export_onnx(model)  # one-off per machine; the builds below only check it
     python = sys.executable
     newsearch = str(Path(python).with_name("newsearch"))
     print(f"== {args.name}: {corpus}", flush=True)
     print(f"  {'measure':<52} {'newsearch':>22} {'peer':>22}", flush=True)
 
-    # 1. encoder throughput on a sample, both in this process with the model loaded
+    # 1. encoder throughput on a sample: bare encoder and a cold build, in one new process
     sample_dir, _ = sample_corpus(corpus, work / "sample-corpus", args.sample)
-    texts = embed_texts(sample_dir, model)
-    embedder.encode(texts[:32])  # warm up: model load and first-batch allocation
-    bare = []
-    for _ in range(2):
-        t = time.perf_counter()
-        embedder.encode(texts)
-        bare.append(time.perf_counter() - t)
-    bare_rate = len(texts) / statistics.mean(bare)
     sample_ix = work / "sample-index"
-    shutil.rmtree(sample_ix, ignore_errors=True)
-    t = time.perf_counter()
-    built = build_index([sample_dir], sample_ix, BuildOptions(), embedder=embedder)
-    pipe_s = time.perf_counter() - t
-    pipe_rate = built.embedded / pipe_s
-    report.add(
-        f"sample: bare encoder, {len(texts)} texts (texts/s)",
-        f"{bare_rate:.1f}",
-        "same encoder",
-    )
-    report.add(
-        f"sample: full cold build, {built.paragraphs} paragraphs (texts/s)",
-        f"{pipe_rate:.1f} ({pipe_rate / bare_rate:.0%} of bare)",
-    )
-    shutil.rmtree(sample_ix, ignore_errors=True)
     took, rss, proc = peak_rss_of(
-        [newsearch, "index", str(sample_dir), "-i", str(sample_ix), "-q", "--json"]
+        [python, __file__, "--sample-child", str(sample_dir), str(sample_ix)], cwd=REPO
     )
     if proc.returncode:
         raise SystemExit(proc.stderr)
-    report.add("sample: cold build in a new process, peak RSS", mb(rss))
+    child = json.loads(proc.stdout.strip().splitlines()[-1])
+    bare_rate, pipe_rate = child["bare_rate"], child["pipe_rate"]
+    report.add(
+        f"sample: bare encoder, {child['texts']} texts (texts/s)",
+        f"{bare_rate:.1f}",
+        "same encoder",
+        load=child["load_bare"],
+    )
+    report.add(
+        f"sample: cold build of the same, {child['paragraphs']} paragraphs (texts/s)",
+        f"{pipe_rate:.1f} ({pipe_rate / bare_rate:.0%} of bare)",
+        load=child["load_build"],
+    )
+    report.add("sample: that process's peak RSS (model, build)", mb(rss), load="")
 
     # 2. the full index (embedding cache optionally seeded)
     full_ix = work / "index"
@@ -410,15 +428,21 @@ def write_benchmarks(path: Path, name: str, body: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--corpus", required=True, help="folder of articles")
-    parser.add_argument("--name", required=True, help="name of the section in BENCHMARKS.md")
+    parser.add_argument("--corpus", help="folder of articles")
+    parser.add_argument("--name", help="name of the section in BENCHMARKS.md")
     parser.add_argument("--seed-cache", help="embeddings.sqlite to start the full build from")
     parser.add_argument("--sample", type=int, default=500, help="paragraphs in the sample")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--runs", type=int, default=10, help="new-process queries")
     parser.add_argument("--workdir", default="/tmp/newsearch-bench")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
+    parser.add_argument("--sample-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sample_child:
+        sample_child(Path(args.sample_child[0]), Path(args.sample_child[1]))
+        return
+    if not args.corpus or not args.name:
+        parser.error("--corpus and --name are required")
     report = bench(args)
     command = "python bench/speed.py " + " ".join(sys.argv[1:])
     body = markdown(report, command)

@@ -57,6 +57,8 @@ class BuildOptions:
     window_overlap: int = WINDOW_OVERLAP
     device: str = "auto"
     batch_size: int = 32
+    #: ``flat`` (exact), ``hnsw`` or ``auto``: HNSW past ``vectors.HNSW_MIN_VECTORS``.
+    vector_index: str = "auto"
     #: Export the weights to ONNX (once per weights, in the user cache) for fast queries.
     export_onnx: bool = True
 
@@ -131,7 +133,9 @@ def build_index(
             matrix, embedded, reused = _embed(texts, embedder, cache, progress)
         finally:
             cache.close()
-        nvec = vectors.write_index(gen / VECTORS_FILE, model.dim, np.asarray(vids), matrix)
+        nvec = vectors.write_index(
+            gen / VECTORS_FILE, model.dim, np.asarray(vids), matrix, kind=options.vector_index
+        )
         export_warning = _export_query_encoder(embedder) if options.export_onnx else None
 
         meta = IndexMeta(

@@ -8,6 +8,7 @@ best window.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,13 @@ from .embedder import MAX_WINDOWS
 from .errors import IndexFormatError
 
 WINDOW_BITS = 6
+#: Past this many vectors an exact scan (~4 ms per 100k vectors per core, memory-bound) is
+#: replaced by HNSW; bench/speed.py reports its recall@10 against exact search.
+HNSW_MIN_VECTORS = 250_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+#: Candidates HNSW explores per query (at least k); 256 keeps recall@10 ~0.99 (bench).
+HNSW_EF_SEARCH = 256
 assert (1 << WINDOW_BITS) >= MAX_WINDOWS
 
 
@@ -34,11 +42,30 @@ class VectorHit:
     score: float
 
 
-def write_index(path: Path, dim: int, ids: np.ndarray, vectors: np.ndarray) -> int:
-    """Write an exact inner-product index keyed by ``ids``; returns the vector count."""
+def choose_kind(count: int) -> str:
+    """``flat`` (exact) up to :data:`HNSW_MIN_VECTORS`, ``hnsw`` (approximate) past it."""
+    return "hnsw" if count >= HNSW_MIN_VECTORS else "flat"
+
+
+def write_index(
+    path: Path, dim: int, ids: np.ndarray, vectors: np.ndarray, kind: str = "auto"
+) -> int:
+    """Write an inner-product index keyed by ``ids``; returns the vector count.
+
+    ``kind`` is ``flat`` (exact), ``hnsw`` or ``auto`` (by size, see :func:`choose_kind`).
+    """
     import faiss  # here, not at the top: only commands that touch vectors pay for it
 
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    kind = choose_kind(len(ids)) if kind == "auto" else kind
+    if kind == "hnsw":
+        faiss.omp_set_num_threads(os.cpu_count() or 1)  # building HNSW does use every core
+        base = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        base.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    elif kind == "flat":
+        base = faiss.IndexFlatIP(dim)
+    else:
+        raise ValueError(f"unknown vector index kind {kind!r}")
+    index = faiss.IndexIDMap2(base)
     if len(ids):
         index.add_with_ids(
             np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
@@ -50,7 +77,8 @@ def write_index(path: Path, dim: int, ids: np.ndarray, vectors: np.ndarray) -> i
 
 
 class VectorIndex:
-    """Read side. FAISS searches on a flat index are read-only and safe from many threads."""
+    """Read side. FAISS searches (flat or HNSW, parameters fixed at open) are read-only and
+    safe from many threads."""
 
     def __init__(self, path: Path, dim: int) -> None:
         import faiss
@@ -63,6 +91,11 @@ class VectorIndex:
             self._index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
         except Exception as exc:  # faiss raises RuntimeError with a C++ message
             raise IndexFormatError(f"vector index {path} cannot be read: {exc}") from exc
+        self.kind = "flat"
+        base = faiss.downcast_index(self._index.index) if hasattr(self._index, "index") else None
+        if isinstance(base, faiss.IndexHNSW):
+            base.hnsw.efSearch = HNSW_EF_SEARCH
+            self.kind = "hnsw"
         if self._index.d != dim:
             raise IndexFormatError(
                 f"vector index {path} has dimension {self._index.d}, the index metadata says {dim}"

@@ -57,3 +57,31 @@ def test_truncated_file_is_a_clear_error_not_a_crash(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(IndexFormatError):
         VectorIndex(path, 8)
+
+
+def test_hnsw_past_the_threshold_and_its_recall(tmp_path):
+    """Large indexes switch to HNSW; on clustered data it finds what exact search finds."""
+    from newsearch.indexer.vectors import HNSW_MIN_VECTORS, choose_kind
+
+    assert choose_kind(HNSW_MIN_VECTORS - 1) == "flat"
+    assert choose_kind(HNSW_MIN_VECTORS) == "hnsw"
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((40, 32))
+    vecs = centres[rng.integers(0, 40, 6000)] + 0.3 * rng.standard_normal((6000, 32))
+    vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
+    ids = np.array([vector_id(p, 0) for p in range(6000)])
+    write_index(tmp_path / "h.faiss", 32, ids, vecs, kind="hnsw")
+    write_index(tmp_path / "f.faiss", 32, ids, vecs, kind="auto")
+    hnsw, flat = VectorIndex(tmp_path / "h.faiss", 32), VectorIndex(tmp_path / "f.faiss", 32)
+    assert (hnsw.kind, flat.kind) == ("hnsw", "flat")
+    assert sorted(hnsw.ids().tolist()) == sorted(ids.tolist())
+    found = []
+    for q in vecs[rng.integers(0, 6000, 100)] + 0.1 * rng.standard_normal((100, 32)):
+        q = unit(q)
+        want = {h.pid for h in flat.search(q, 10)}
+        got = [h.pid for h in hnsw.search(q, 10)]
+        assert len(got) == 10
+        found.append(len(want & set(got)) / 10)
+    assert np.mean(found) >= 0.95
+    with pytest.raises(ValueError, match="kind"):
+        write_index(tmp_path / "x.faiss", 32, ids, vecs, kind="ivf")

@@ -28,6 +28,13 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest
 
+# Speed benchmark on the BBC corpus (writes BENCHMARKS.md); a cold run embeds ~11k texts.
+# BENCH_FLAGS='--seed-cache path/to/embeddings.sqlite' reuses vectors already computed.
+BENCH_CORPUS ?= ../shared/data/bbc
+BENCH_NAME ?= bbc
+bench: install
+	$(BIN)/python bench/speed.py --corpus $(BENCH_CORPUS) --name $(BENCH_NAME) $(BENCH_FLAGS)
+
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .

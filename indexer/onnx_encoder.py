@@ -25,6 +25,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -120,6 +121,7 @@ def export_onnx(model: ModelInfo, st_model: Any | None = None, root: Path | None
 
         st_model = _load_sentence_transformer(model.path, "cpu")
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_exports(final.parent, model.sha256)
     tmp = Path(tempfile.mkdtemp(prefix=f".{model.sha256[:12]}-", dir=final.parent))
     try:
         module = _pooled_encoder(st_model[0].auto_model).eval().to("cpu")
@@ -131,7 +133,7 @@ def export_onnx(model: ModelInfo, st_model: Any | None = None, root: Path | None
         onnx = OnnxQueryEncoder(tmp, model.max_seq_length, threads=1)
         got = onnx.encode(list(CHECK_TEXTS))
         cosines = (got * reference).sum(axis=1)
-        if float(cosines.min()) < MIN_COSINE:
+        if not float(cosines.min()) >= MIN_COSINE:  # NaN fails too
             raise RuntimeError(f"ONNX export disagrees with torch (cosine {cosines.min():.4f})")
         info = ExportInfo(
             model_sha256=model.sha256,
@@ -157,6 +159,16 @@ def export_onnx(model: ModelInfo, st_model: Any | None = None, root: Path | None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _remove_stale_exports(parent: Path, model_sha256: str, older_than_s: float = 3600) -> None:
+    """Half-written exports of killed processes (90 MB each); recent ones may be live."""
+    for tmp in parent.glob(f".{model_sha256[:12]}-*"):
+        try:
+            if time.time() - tmp.stat().st_mtime > older_than_s:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _export(torch: Any, module: Any, path: Path) -> str:

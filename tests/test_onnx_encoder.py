@@ -138,8 +138,15 @@ def test_missing_export_warns_once_and_is_recreated(tmp_path, monkeypatch, caplo
     with caplog.at_level(logging.WARNING, logger="newsearch"):
         assert open_encoder(model) is None
     assert len(caplog.records) == 1 and "missing" in caplog.records[0].getMessage()
-    assert export_onnx(model) == tmp_path / "empty" / "onnx" / model.sha256
+    parent = tmp_path / "empty" / "onnx"
+    stale, live = parent / f".{model.sha256[:12]}-stale", parent / f".{model.sha256[:12]}-live"
+    for d in (stale, live):
+        d.mkdir(parents=True)
+    os.utime(stale, (0, 0))  # left by a process killed long ago
+    assert export_onnx(model) == parent / model.sha256
     assert isinstance(open_encoder(model), OnnxQueryEncoder)
+    assert not stale.exists() and live.exists()
+    assert {p.name for p in parent.iterdir()} == {model.sha256, live.name}
 
 
 def test_an_index_may_ship_its_own_export(tmp_path, monkeypatch, export, model, seeds_index):

@@ -154,7 +154,7 @@ def embed_texts(corpus: Path, model) -> list[str]:
     rows = [(a, p) for a in read.articles for p in a.paragraphs]
     windows = splitter.split_many([p.full_text for _, p in rows])
     texts = [
-        embedding_text(a.title, w, True)
+        embedding_text("" if a.derived_title else a.title, w, True)
         for (a, _), ws in zip(rows, windows, strict=True)
         for w in ws
     ]

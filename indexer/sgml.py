@@ -106,6 +106,7 @@ def parse_reuters(doc: str, article_id: str) -> Article | None:
     return Article(
         id=article_id,
         title=title or paragraphs_text[0][:80],
+        derived_title=not title,
         paragraphs=paragraphs,
         date=_iso_date(_decode(_element(doc, "DATE") or "")),
         source=SOURCE,

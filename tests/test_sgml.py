@@ -49,6 +49,9 @@ ended February 25, its weekly report showed.
 &#3;</TEXT>
 </REUTERS>
 <REUTERS NEWID="10"><TEXT>&#2;&#3;</TEXT></REUTERS>
+<REUTERS NEWID="11"><TEXT><BODY>Only a body here, with enough words to stand.
+ Reuter
+&#3;</BODY></TEXT></REUTERS>
 """
 
 
@@ -93,6 +96,11 @@ def test_brief_unproc_and_empty_documents(sample):
         "its weekly report showed."
     ]
     assert "reut2-000.sgm#10" not in by_id
+    untitled = by_id["reut2-000.sgm#11"]
+    assert untitled.derived_title and not brief.derived_title and not unproc.derived_title
+    assert [p.text for p in untitled.paragraphs] == [
+        "Only a body here, with enough words to stand."
+    ]
     assert [(s.path, s.line) for s in sample.skipped] == [("reut2-000.sgm", 39)]
 
 

@@ -53,6 +53,7 @@ from newsearch.indexer.docstore import Docstore  # noqa: E402
 from newsearch.indexer.embedder import WindowSplitter, resolve_model  # noqa: E402
 from newsearch.indexer.layout import VECTORS_FILE, IndexLayout  # noqa: E402
 from newsearch.indexer.onnx_encoder import export_dir, export_onnx, open_encoder  # noqa: E402
+from newsearch.indexer.sgml import DOCUMENT as SGML_DOC  # noqa: E402
 from newsearch.indexer.vectors import (  # noqa: E402
     HNSW_EF_SEARCH,
     HNSW_M,
@@ -124,26 +125,38 @@ def peak_rss_of(cmd: list[str], **kw) -> tuple[float, int, subprocess.CompletedP
 # -- corpus sampling ----------------------------------------------------------------------
 
 
-def sample_corpus(corpus: Path, out: Path, paragraphs: int) -> tuple[Path, int]:
-    """Copy every k-th article file of ``corpus`` into ``out`` until ~``paragraphs``."""
-    read = read_articles([corpus])
-    files: dict[str, int] = {}
-    for a in read.articles:
-        files[a.source_path] = files.get(a.source_path, 0) + len(a.paragraphs)
-    total = sum(files.values())
-    step = max(1, total // max(1, paragraphs))
+def sample_corpus(paths: list[Path], out: Path, paragraphs: int) -> tuple[Path, int]:
+    """Every k-th article, ~``paragraphs`` paragraphs in all, written into ``out``: text
+    articles as copies of their files, SGML articles as the same elements in a sample .sgm."""
+    read = read_articles(paths)
+    total = sum(len(a.paragraphs) for a in read.articles)
+    step = max(1, round(total / max(1, paragraphs)))
     if out.exists():
         shutil.rmtree(out)
     chosen = 0
-    for i, (src, n) in enumerate(sorted(files.items())):
-        if i % step or chosen >= paragraphs:
-            continue
-        if Path(src).suffix.lower() in {".sgm", ".sgml", ".jsonl"}:
-            raise SystemExit("sampling multi-article files is not supported: pass a folder")
-        dest = out / Path(src).relative_to(corpus)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest)
-        chosen += n
+    sgml_ids: dict[Path, set[str]] = {}
+    for a in read.articles[::step]:
+        if chosen >= paragraphs:
+            break
+        src = Path(a.source_path)
+        if src.suffix.lower() in {".sgm", ".sgml"}:
+            sgml_ids.setdefault(src, set()).add(a.id.rsplit("#", 1)[1])
+        elif src.suffix.lower() in {".jsonl", ".ndjson"}:
+            raise SystemExit("sampling JSONL corpora is not supported yet")
+        else:
+            dest = out / a.id  # the id is the path relative to the corpus folder
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+        chosen += len(a.paragraphs)
+    for src, ids in sgml_ids.items():
+        text = src.read_text(encoding="utf-8", errors="replace")
+        kept = [
+            m.group(0)
+            for m in SGML_DOC.finditer(text)
+            if (re.search(r'NEWID="([^"]*)"', m.group(1)) or [None, None])[1] in ids
+        ]
+        out.mkdir(parents=True, exist_ok=True)
+        (out / src.name).write_text("\n".join(kept) + "\n", encoding="utf-8")
     return out, chosen
 
 
@@ -190,9 +203,9 @@ def sample_child(sample_dir: Path, sample_ix: Path) -> None:
     print(json.dumps(result))
 
 
-def make_queries(corpus: Path, n: int, seed: int = 0) -> list[str]:
+def make_queries(corpus: list[Path], n: int, seed: int = 0) -> list[str]:
     """Half headlines, half the first sentence of a random paragraph."""
-    read = read_articles([corpus])
+    read = read_articles(corpus)
     rng = random.Random(seed)
     titles = sorted({a.title for a in read.articles if len(a.title.split()) >= 2})
     sentences = []
@@ -212,7 +225,7 @@ def make_queries(corpus: Path, n: int, seed: int = 0) -> list[str]:
 
 
 def bench(args: argparse.Namespace) -> Report:
-    corpus = Path(args.corpus).resolve()
+    corpus = [Path(c).resolve() for c in args.corpus]
     work = Path(args.workdir).resolve() / args.name
     work.mkdir(parents=True, exist_ok=True)
     report = Report(args.name)
@@ -220,7 +233,7 @@ def bench(args: argparse.Namespace) -> Report:
     export_onnx(model)  # one-off per machine; the builds below only check it
     python = sys.executable
     newsearch = str(Path(python).with_name("newsearch"))
-    print(f"== {args.name}: {corpus}", flush=True)
+    print(f"== {args.name}: {' '.join(map(str, corpus))}", flush=True)
     print(f"  {'measure':<52} {'newsearch':>22} {'peer':>22}", flush=True)
 
     # 1. encoder throughput on a sample: bare encoder and a cold build, in one new process
@@ -253,7 +266,7 @@ def bench(args: argparse.Namespace) -> Report:
     if args.seed_cache:
         shutil.copyfile(args.seed_cache, IndexLayout(full_ix).cache_path)
     took, rss, proc = peak_rss_of(
-        [newsearch, "index", str(corpus), "-i", str(full_ix), "-q", "--json"]
+        [newsearch, "index", *map(str, corpus), "-i", str(full_ix), "-q", "--json"]
     )
     if proc.returncode:
         raise SystemExit(proc.stderr)
@@ -290,7 +303,7 @@ def bench(args: argparse.Namespace) -> Report:
     shutil.rmtree(peer_dir, ignore_errors=True)
     times = build_peer(peer_dir, pids, peer_texts, vids, vecs)
     if summary["embedded"]:  # time a rebuild that finds every vector in the cache
-        warm, _, proc = run_child([newsearch, "index", str(corpus), "-i", str(full_ix), "-q"])
+        warm, _, proc = run_child([newsearch, "index", *map(str, corpus), "-i", str(full_ix), "-q"])
         if proc.returncode:
             raise SystemExit(proc.stderr)
     else:
@@ -470,7 +483,9 @@ def write_benchmarks(path: Path, name: str, body: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--corpus", help="folder of articles")
+    parser.add_argument(
+        "--corpus", nargs="+", help="article folders or files (e.g. Reuters' reut2-*.sgm)"
+    )
     parser.add_argument("--name", help="name of the section in BENCHMARKS.md")
     parser.add_argument("--seed-cache", help="embeddings.sqlite to start the full build from")
     parser.add_argument("--sample", type=int, default=500, help="paragraphs in the sample")

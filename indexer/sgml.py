@@ -24,7 +24,7 @@ SOURCE = "Reuters"
 #: Pieces shorter than this (table rows, "Blah blah blah.") join the paragraph before them.
 MIN_PARAGRAPH_WORDS = 5
 
-_DOC = re.compile(r"<REUTERS\b([^>]*)>(.*?)</REUTERS>", re.DOTALL | re.IGNORECASE)
+DOCUMENT = re.compile(r"<REUTERS\b([^>]*)>(.*?)</REUTERS>", re.DOTALL | re.IGNORECASE)
 _ATTR = re.compile(r'([A-Z]+)="([^"]*)"', re.IGNORECASE)
 _SIGNOFF = re.compile(r"^\s*reuter\W*$", re.IGNORECASE)
 #: The sign-off is sometimes on the last text line itself: "... an ounce. REUTER".
@@ -118,7 +118,7 @@ def read_sgml(path: Path, rel: str, text: str, report: ReadReport) -> Iterator[A
     """Every article of one SGML file; ids are ``<file>#<NEWID>``, ``line`` where it starts."""
     found = 0
     line, counted_to = 1, 0
-    for m in _DOC.finditer(text):
+    for m in DOCUMENT.finditer(text):
         found += 1
         line += text.count("\n", counted_to, m.start())
         counted_to = m.start()

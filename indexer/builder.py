@@ -101,6 +101,7 @@ def build_index(
 
     with contextlib.nullcontext() if lock_held else layout.writer_lock(wait=wait):
         layout.cleanup()
+        scanned_ns = time.time_ns()
         sources = manifest.scan(list(paths))
         read = read_articles(paths)
         if not read.articles:
@@ -150,7 +151,7 @@ def build_index(
             build_seconds=round(time.perf_counter() - started, 2),
         )
         layout.write_meta(gen, meta)
-        manifest.save(gen, manifest.from_build(list(paths), sources, read.articles))
+        manifest.save(gen, manifest.from_build(list(paths), sources, read.articles, scanned_ns))
         final = layout.publish(gen)
         layout.cleanup()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ from .articles import Article, ReadReport, Skipped, _is_candidate, _walk
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
+#: mtimes within this long before a scan are "racy" (the trick git uses for its index).
+RACY_NS = 2 * 10**9
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,14 @@ class Manifest:
     roots: list[str]
     #: Keyed by ``SourceFile.key``, in reading order (which decides duplicate ids).
     files: dict[str, FileEntry]
+    #: When the files were stat'ed (wall clock, ns). A file whose mtime is this close to the
+    #: scan may have changed again within the same timestamp tick, so its stat is not trusted.
+    scanned_ns: int = 0
     version: int = MANIFEST_VERSION
+
+    def trusts_stat(self, entry: FileEntry) -> bool:
+        """Unchanged size and mtime prove an unchanged file unless the mtime was racy."""
+        return entry.mtime_ns < self.scanned_ns - RACY_NS
 
     def winners(self) -> dict[str, tuple[str, str]]:
         """article id -> (article digest, file key) for the articles the index holds: the first
@@ -72,13 +81,19 @@ class Manifest:
         return {
             "version": self.version,
             "roots": self.roots,
-            "files": {k: asdict(v) for k, v in self.files.items()},
+            "scanned_ns": self.scanned_ns,
+            "files": {k: dict(vars(v)) for k, v in self.files.items()},  # asdict is slow
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Manifest:
         files = {k: FileEntry(**v) for k, v in data["files"].items()}
-        return cls(roots=list(data["roots"]), files=files, version=int(data["version"]))
+        return cls(
+            roots=list(data["roots"]),
+            files=files,
+            scanned_ns=int(data.get("scanned_ns", 0)),
+            version=int(data["version"]),
+        )
 
 
 def save(generation: Path, manifest: Manifest) -> None:
@@ -132,25 +147,30 @@ def scan(paths: list[str | os.PathLike[str]], report: ReadReport | None = None) 
             report.skipped.append(Skipped(str(given), "no such file or directory"))
             continue
         if root.is_file():
-            files = [(root, root.name)]
+            files = [(str(root), root.name)]
         else:
+            prefix = len(str(root).rstrip(os.sep)) + 1
             files = [
-                (p, p.relative_to(root).as_posix()) for p in _walk(root, report) if _is_candidate(p)
+                (str(p), str(p)[prefix:].replace(os.sep, "/"))
+                for p in _walk(root, report)
+                if _is_candidate(p)
             ]
-        for path, rel in files:
+        for key, rel in files:
             try:
-                st = path.stat()
+                st = os.stat(key)
             except OSError as exc:
                 report.skipped.append(Skipped(rel, f"unreadable ({exc.strerror or exc})"))
                 continue
-            parent = Path(rel).parent
-            category = parent.parts[0] if parent.parts else ""
-            out.append(SourceFile(str(path), rel, category, st.st_size, st.st_mtime_ns))
+            category = rel.split("/", 1)[0] if "/" in rel else ""
+            out.append(SourceFile(key, rel, category, st.st_size, st.st_mtime_ns))
     return out
 
 
 def from_build(
-    paths: list[str | os.PathLike[str]], files: list[SourceFile], articles: list[Article]
+    paths: list[str | os.PathLike[str]],
+    files: list[SourceFile],
+    articles: list[Article],
+    scanned_ns: int = 0,
 ) -> Manifest:
     """The manifest of a full build: ``files`` scanned before reading, ``articles`` as read.
 
@@ -169,4 +189,4 @@ def from_build(
         entries[f.key] = FileEntry(
             f.rel, f.category, f.size, f.mtime_ns, digest, by_file.get(f.key, [])
         )
-    return Manifest(roots=[str(p) for p in paths], files=entries)
+    return Manifest(roots=[str(p) for p in paths], files=entries, scanned_ns=scanned_ns)

@@ -23,12 +23,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import manifest as mf
 from .articles import Article, ReadReport, Skipped, read_file
 from .embedder import DEFAULT_MODEL_SHA256, Embedder, ModelInfo
 from .errors import EmptyCorpusError, ModelError
 from .layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, IndexLayout, IndexMeta, utc_now
+
+if TYPE_CHECKING:  # builder imports Whoosh and FAISS: not needed for a run with no changes
+    from .builder import BuildOptions, Progress
 
 #: Whoosh files that are rewritten or locked in place: copied, never hard-linked.
 _NO_LINK_SUFFIXES = ("WRITELOCK", "READLOCK", ".lock")
@@ -82,12 +86,16 @@ def plan(paths: Sequence[str | os.PathLike[str]], old: mf.Manifest | None) -> Ch
     moved, parse the ones whose content changed. Reads nothing else."""
     cs = ChangeSet(read=ReadReport())
     old_files = old.files if old else {}
+    scanned_ns = time.time_ns()
     files = mf.scan(list(paths), cs.read)
     entries: dict[str, mf.FileEntry] = {}
     parsed: dict[str, list[Article]] = {}
     for f in files:
         prev = old_files.get(f.key)
-        if prev and prev.size == f.size and prev.mtime_ns == f.mtime_ns and prev.rel == f.rel:
+        same_stat = bool(
+            prev and prev.size == f.size and prev.mtime_ns == f.mtime_ns and prev.rel == f.rel
+        )
+        if same_stat and old is not None and old.trusts_stat(prev):
             entries[f.key] = prev
             continue
         try:
@@ -96,8 +104,11 @@ def plan(paths: Sequence[str | os.PathLike[str]], old: mf.Manifest | None) -> Ch
             cs.read.skipped.append(Skipped(f.rel, f"unreadable ({exc.strerror or exc})"))
             continue
         if prev and prev.digest == digest and prev.rel == f.rel:
-            entries[f.key] = replace(prev, size=f.size, mtime_ns=f.mtime_ns)
-            cs.touched += 1
+            if same_stat:
+                entries[f.key] = prev
+            else:
+                entries[f.key] = replace(prev, size=f.size, mtime_ns=f.mtime_ns)
+                cs.touched += 1
             continue
         articles = read_file(f.path, f.rel, cs.read, category=f.category)
         parsed[f.key] = articles
@@ -111,7 +122,7 @@ def plan(paths: Sequence[str | os.PathLike[str]], old: mf.Manifest | None) -> Ch
         )
         (cs.files_changed if prev else cs.files_added).append(f.rel)
     cs.files_deleted = [e.rel for k, e in old_files.items() if k not in entries]
-    cs.manifest = mf.Manifest(roots=[str(p) for p in paths], files=entries)
+    cs.manifest = mf.Manifest([str(p) for p in paths], entries, scanned_ns=scanned_ns)
 
     new_win = cs.manifest.winners()
     old_win = old.winners() if old else {}
@@ -144,7 +155,9 @@ def plan(paths: Sequence[str | os.PathLike[str]], old: mf.Manifest | None) -> Ch
     return cs
 
 
-def stale(index_dir: str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]] | None = None):
+def stale(
+    index_dir: str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]] | None = None
+) -> tuple[ChangeSet, IndexMeta]:
     """What an ``index`` run would change now: (ChangeSet, meta). Takes no lock, writes nothing."""
     layout = IndexLayout(index_dir)
     gen = layout.current()
@@ -156,8 +169,8 @@ def stale(index_dir: str | os.PathLike[str], paths: Sequence[str | os.PathLike[s
 def update_index(
     paths: Sequence[str | os.PathLike[str]],
     index_dir: str | os.PathLike[str],
-    options=None,
-    progress=None,
+    options: BuildOptions | None = None,
+    progress: Progress | None = None,
     wait: float = 0.0,
     embedder: Embedder | None = None,
     rebuild: bool = False,
@@ -227,7 +240,9 @@ def _full(roots, index_dir, options, progress, embedder, started) -> UpdateRepor
     )
 
 
-def _check_options(meta: IndexMeta, options, embedder: Embedder | None) -> None:
+def _check_options(
+    meta: IndexMeta, options: BuildOptions | None, embedder: Embedder | None
+) -> None:
     """Refuse to mix: a different model or headline setting needs a full ``--rebuild``."""
     asked: ModelInfo | None = embedder.info if embedder else None
     if asked is None and options is not None and options.model_path:
@@ -248,7 +263,7 @@ def _check_options(meta: IndexMeta, options, embedder: Embedder | None) -> None:
         )
 
 
-def index_model(meta: IndexMeta, options) -> ModelInfo:
+def index_model(meta: IndexMeta, options: BuildOptions | None) -> ModelInfo:
     """The model to encode new paragraphs with: the one asked for, else the one that built
     the index (its folder if it still exists, else the packaged default); verified by hash."""
     from .embedder import resolve_model

@@ -223,3 +223,17 @@ def test_an_index_without_manifest_gets_a_full_build(corpus, built, embedder):
     r = update_index([corpus], built, embedder=embedder)
     assert r.mode == "full" and r.embedded == 0
     assert update_index([corpus], built, embedder=embedder).mode == "unchanged"
+
+
+@pytest.mark.parametrize(
+    "sub", ["", "sport", "sport/2026-04-26-omollo-marathon-world-record-valmont.txt"]
+)
+def test_the_scan_sees_the_files_the_reader_reads(sub):
+    """The manifest is keyed by what the article reader records: they must never disagree."""
+    from newsearch.indexer.articles import read_articles
+
+    root = DEMO / sub if sub else DEMO
+    files = mf.scan([root])
+    articles = read_articles([root]).articles
+    assert [f.key for f in files] == [a.source_path for a in articles]
+    assert [(f.rel, f.category) for f in files] == [(a.id, a.category) for a in articles]

@@ -41,16 +41,18 @@ def watch_and_update(
     index_root = Path(index_dir).resolve()
     embedder = embedder or _embedder(index_dir, options)
 
-    def run_update() -> None:
+    def run_update(first: bool = False) -> None:
         try:
             report = update_index(roots, index_dir, options, wait=wait, embedder=embedder)
-        except NewsearchError as exc:  # e.g. every article deleted: keep watching
-            log(f"error: {exc}")
+        except NewsearchError as exc:
+            if first:  # a wrong model, an old index: say so and stop before watching
+                raise
+            log(f"error: {exc}")  # e.g. every article deleted for a moment: keep watching
             return
         if applied is not None:
             applied(report)
 
-    run_update()
+    run_update(first=True)
     log("watching " + ", ".join(str(r) for r in roots) + " (Ctrl-C to stop)")
 
     class _Filter(DefaultFilter):

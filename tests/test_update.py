@@ -237,3 +237,18 @@ def test_the_scan_sees_the_files_the_reader_reads(sub):
     articles = read_articles([root]).articles
     assert [f.key for f in files] == [a.source_path for a in articles]
     assert [(f.rel, f.category) for f in files] == [(a.id, a.category) for a in articles]
+
+
+def test_a_same_size_edit_within_the_same_mtime_tick_is_still_seen(corpus, built, embedder):
+    """Size and mtime alone would miss this edit (the filesystem's clock may not have ticked);
+    files whose mtime is close to the last scan are hashed again, as git does."""
+    path = corpus / "world" / "zebras.txt"
+    write(path, ZEBRA)
+    update_index([corpus], built, embedder=embedder)
+    st = path.stat()
+    write(path, ZEBRA.replace("Sunday", "fiesta"))  # same length
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    r = update_index([corpus], built, embedder=embedder)
+    assert r.changed == 1
+    assert top_article(built, "fiesta") == "world/zebras.txt"

@@ -126,52 +126,121 @@ def index(
         str, typer.Option(help="Encoder device: auto (a CUDA GPU if torch sees one), cpu, cuda.")
     ] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Build from scratch instead of applying changes.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Build the index over article files and folders (.txt articles, JSONL, BEIR corpus.jsonl)."""
-    with user_errors():
-        from newsearch.indexer import BuildOptions, IndexLayout, build_index
-        from newsearch.indexer.errors import NewsearchError
+    """Build the index over article files and folders (.txt articles, JSONL, BEIR corpus.jsonl).
 
-        if not paths:
-            layout = IndexLayout(index_dir)
-            if not layout.exists():
-                raise NewsearchError(
-                    f"no PATH given and no index at {index_dir} to take its sources from"
-                )
-            paths = [Path(p) for p in layout.read_meta(layout.current()).sources]
+    On an existing index only what changed since the last run is read and applied."""
+    with user_errors():
+        from newsearch.indexer import BuildOptions
+        from newsearch.indexer.update import update_index
+
+        paths = _paths_or_sources(paths, index_dir)
         options = BuildOptions(
             model_path=str(model) if model else None, embed_headline=headline, device=device
         )
         bars = BarProgress(enabled=not quiet and not as_json)
         try:
-            report = build_index(paths, index_dir, options, progress=bars, wait=wait)
+            report = update_index(
+                paths, index_dir, options, progress=bars, wait=wait, rebuild=rebuild
+            )
         finally:
             bars.stop()
-        for skipped in report.skipped:
-            err.print(f"[yellow]skipped[/] {escape(str(skipped))}")
-        for warning in report.warnings:
-            err.print(f"[yellow]warning[/] {escape(warning)}")
-        summary = {
-            "index_dir": str(index_dir),
-            "generation": report.generation,
-            "articles": report.articles,
-            "paragraphs": report.paragraphs,
-            "vectors": report.vectors,
-            "embedded": report.embedded,
-            "reused_embeddings": report.reused,
-            "skipped": [str(s) for s in report.skipped],
-            "seconds": round(report.seconds, 2),
-        }
-        if as_json:
-            print(json.dumps(summary, ensure_ascii=False))
-        else:
-            out.print(
-                f"indexed [bold]{report.articles}[/] articles, {report.paragraphs} paragraphs, "
-                f"{report.vectors} vectors ({report.embedded} embedded, {report.reused} reused) "
-                f"in {report.seconds:.1f}s; skipped {len(report.skipped)} "
-                f"→ {escape(str(index_dir))}"
+        _print_update(report, index_dir, as_json)
+
+
+def _paths_or_sources(paths: list[Path] | None, index_dir: Path) -> list[Path]:
+    """The paths given, else the sources the index was built from last time."""
+    if paths:
+        return paths
+    from newsearch.indexer import IndexLayout
+    from newsearch.indexer.errors import NewsearchError
+
+    layout = IndexLayout(index_dir)
+    if not layout.exists():
+        raise NewsearchError(f"no PATH given and no index at {index_dir} to take its sources from")
+    return [Path(p) for p in layout.read_meta(layout.current()).sources]
+
+
+def _print_update(report: Any, index_dir: Path, as_json: bool) -> None:
+    for skipped in report.skipped:
+        err.print(f"[yellow]skipped[/] {escape(str(skipped))}")
+    for warning in report.warnings:
+        err.print(f"[yellow]warning[/] {escape(warning)}")
+    summary = {
+        "index_dir": str(index_dir),
+        "mode": report.mode,
+        "generation": report.generation,
+        "articles": report.articles,
+        "paragraphs": report.paragraphs,
+        "vectors": report.vectors,
+        "added": report.added,
+        "changed": report.changed,
+        "deleted": report.deleted,
+        "embedded": report.embedded,
+        "reused_embeddings": report.reused,
+        "skipped": [str(s) for s in report.skipped],
+        "seconds": round(report.seconds, 2),
+    }
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False), flush=True)
+        return
+    if report.mode == "unchanged":
+        what = "up to date:"
+    elif report.mode == "incremental":
+        what = f"+{report.added} ~{report.changed} -{report.deleted} articles;"
+    else:
+        what = "indexed"
+    out.print(
+        f"{what} [bold]{report.articles}[/] articles, {report.paragraphs} paragraphs, "
+        f"{report.vectors} vectors ({report.embedded} embedded, {report.reused} reused) "
+        f"in {report.seconds:.1f}s; skipped {len(report.skipped)} "
+        f"→ {escape(str(index_dir))}"
+    )
+
+
+@app.command()
+def watch(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Folders to follow (default: the sources indexed last time)."),
+    ] = None,
+    index_dir: IndexDir = Path(DEFAULT_INDEX_DIR),
+    model: ModelOpt = None,
+    headline: Annotated[
+        bool, typer.Option(help="Embed each paragraph together with its article's headline.")
+    ] = True,
+    debounce: Annotated[
+        float, typer.Option(help="Seconds of quiet to wait for before applying changes.")
+    ] = 1.0,
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for another indexing process to finish.")
+    ] = 60.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Follow folders and apply each burst of changes to the index as it happens (Ctrl-C stops)."""
+    with user_errors():
+        from newsearch.indexer import BuildOptions
+        from newsearch.indexer.watch import watch_and_update
+
+        paths = _paths_or_sources(paths, index_dir)
+        options = BuildOptions(model_path=str(model) if model else None, embed_headline=headline)
+
+        def log(line: str) -> None:
+            err.print(escape(line))
+
+        def applied(report: Any) -> None:
+            _print_update(report, index_dir, as_json)
+
+        try:
+            watch_and_update(
+                paths, index_dir, options, debounce=debounce, wait=wait, log=log, applied=applied
             )
+        except KeyboardInterrupt:
+            err.print("stopped watching")
 
 
 @app.command()
@@ -230,9 +299,12 @@ def _print_results(results: Any) -> None:
 @app.command()
 def status(
     index_dir: IndexDir = Path(DEFAULT_INDEX_DIR),
+    check: Annotated[
+        bool, typer.Option("--check/--no-check", help="Compare the sources with the index.")
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """What is indexed: articles, paragraphs, vectors, model, sources, when it was built."""
+    """What is indexed (articles, paragraphs, vectors, model, sources) and what is stale."""
     with user_errors():
         from newsearch.indexer import IndexLayout
 
@@ -255,12 +327,47 @@ def status(
             "build_seconds": meta.build_seconds,
             "format_version": meta.format_version,
         }
+        if check:
+            from newsearch.indexer.update import stale
+
+            changes, _ = stale(index_dir)
+            info["stale"] = {
+                "files_added": changes.files_added,
+                "files_changed": changes.files_changed,
+                "files_deleted": changes.files_deleted,
+                "articles_added": len(changes.added),
+                "articles_changed": len(changes.changed),
+                "articles_deleted": len(changes.deleted),
+            }
         if as_json:
             print(json.dumps(info, ensure_ascii=False))
             return
+        stale_info = info.pop("stale", None)
         for key, value in info.items():
             shown = ", ".join(value) if isinstance(value, list) else value
             out.print(f"[bold]{key:>15}[/]  {escape(str(shown))}")
+        if stale_info is not None:
+            _print_stale(stale_info)
+
+
+def _print_stale(stale: dict[str, Any]) -> None:
+    files = [
+        (sign, rel)
+        for sign, key in (("+", "files_added"), ("~", "files_changed"), ("-", "files_deleted"))
+        for rel in stale[key]
+    ]
+    if not files:
+        out.print(f"[bold]{'stale':>15}[/]  nothing: the index matches its sources")
+        return
+    out.print(
+        f"[bold]{'stale':>15}[/]  {len(files)} files (articles: +{stale['articles_added']} "
+        f"~{stale['articles_changed']} -{stale['articles_deleted']}); "
+        "run `newsearch index` to apply"
+    )
+    for sign, rel in files[:20]:
+        out.print(f"{'':>17}{sign} {escape(rel)}")
+    if len(files) > 20:
+        out.print(f"{'':>17}… and {len(files) - 20} more")
 
 
 def main() -> None:

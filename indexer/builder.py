@@ -8,6 +8,7 @@ vectors it paid for.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from . import keyword, vectors
+from . import keyword, manifest, vectors
 from .articles import Article, Skipped, read_articles
 from .cache import EmbeddingCache, text_key
 from .docstore import DocstoreWriter
@@ -89,8 +90,12 @@ def build_index(
     progress: Progress | None = None,
     wait: float = 0.0,
     embedder: Embedder | None = None,
+    lock_held: bool = False,
 ) -> BuildReport:
-    """Read ``paths`` and publish a new generation of the index in ``index_dir``."""
+    """Read ``paths`` and publish a new generation of the index in ``index_dir``.
+
+    ``lock_held``: the caller already holds the writer lock (``update_index`` does).
+    """
     options = options or BuildOptions()
     progress = progress or NoProgress()
     layout = IndexLayout(index_dir)
@@ -98,8 +103,10 @@ def build_index(
     model = embedder.info if embedder else resolve_model(options.model_path)
     embedder = embedder or Embedder(model, device=options.device, batch_size=options.batch_size)
 
-    with layout.writer_lock(wait=wait):
+    with contextlib.nullcontext() if lock_held else layout.writer_lock(wait=wait):
         layout.cleanup()
+        scanned_ns = time.time_ns()
+        sources = manifest.scan(list(paths))
         read = read_articles(paths)
         if not read.articles:
             reasons = "; ".join(str(s) for s in read.skipped[:3])
@@ -151,6 +158,7 @@ def build_index(
             build_seconds=round(time.perf_counter() - started, 2),
         )
         layout.write_meta(gen, meta)
+        manifest.save(gen, manifest.from_build(list(paths), sources, read.articles, scanned_ns))
         final = layout.publish(gen)
         layout.cleanup()
 

@@ -92,6 +92,21 @@ class DocstoreWriter:
             pids.append(int(cur.lastrowid))
         return pids
 
+    def delete_article(self, article_id: str) -> list[int]:
+        """Remove an article and its paragraphs (incremental updates); returns their ids.
+
+        Paragraph ids are AUTOINCREMENT, so ids of deleted paragraphs are never handed out
+        again and a stale id can never name a different paragraph.
+        """
+        c = self._conn
+        pids = [
+            r[0]
+            for r in c.execute("SELECT pid FROM paragraphs WHERE article_id = ?", (article_id,))
+        ]
+        c.execute("DELETE FROM paragraphs WHERE article_id = ?", (article_id,))
+        c.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+        return pids
+
     def commit(self) -> None:
         self._conn.commit()
 

@@ -140,3 +140,27 @@ class KeywordIndex:
         if s is not None:
             s.close()
             self._local.searcher = None
+
+
+def apply_changes(
+    directory: Path, delete_articles: Iterable[str], docs: Iterable[KeywordDoc], limitmb: int = 64
+) -> None:
+    """Delete every paragraph of ``delete_articles`` and add ``docs``, in one commit.
+
+    Whoosh writes the change as a new segment and a new table of contents; existing segment
+    files are only read (a merge writes a new segment and unlinks the old files), which is what
+    lets an incremental update start from hard links to the published generation's files.
+    """
+    ix = whoosh_index.open_dir(str(directory))
+    writer = ix.writer(limitmb=limitmb, procs=1)
+    try:
+        for article_id in delete_articles:
+            writer.delete_by_term("article", article_id)
+        for doc in docs:
+            writer.add_document(
+                pid=str(doc.pid), article=doc.article_id, text=doc.text, title=doc.title
+            )
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()

@@ -8,6 +8,9 @@ index_dir/
   writer.lock           flock held by the one process that builds
 ```
 
+Each generation also holds ``reader.lock``: a reader keeps a shared flock on it while it has
+the generation open, and ``cleanup`` never removes a generation whose lock it cannot take.
+
 A build writes a whole new generation beside the published one and publishes it by replacing
 ``CURRENT``; readers resolve ``CURRENT`` once when they open, so they never see a half-built
 index, and a crash mid-build leaves the previous generation untouched.
@@ -40,6 +43,7 @@ VECTORS_FILE = "vectors.faiss"
 DOCSTORE_FILE = "docstore.sqlite"
 CACHE_FILE = "embeddings.sqlite"
 LOCK_FILE = "writer.lock"
+READER_LOCK = "reader.lock"
 _BUILDING = ".building-"
 
 
@@ -81,6 +85,28 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _remove_unless_leased(generation: Path) -> bool:
+    """Remove a generation unless a reader holds its lock; the exclusive lock is held while
+    deleting, so a reader that arrives meanwhile waits and then sees the generation gone."""
+    try:
+        fd = os.open(str(generation / READER_LOCK), os.O_RDONLY)
+    except OSError:
+        shutil.rmtree(generation, ignore_errors=True)
+        return True
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        # meta.json goes first: a reader that got the lock after us sees no meta and retries.
+        with contextlib.suppress(OSError):
+            (generation / META).unlink()
+        shutil.rmtree(generation, ignore_errors=True)
+        return True
+    finally:
+        os.close(fd)
+
+
 class IndexLayout:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
@@ -113,15 +139,14 @@ class IndexLayout:
         except OSError as exc:
             raise IndexFormatError(f"cannot read {pointer}: {exc.strerror}") from exc
         if not name or "/" in name or name.startswith("."):
-            raise IndexFormatError(f"{pointer} is damaged: rebuild it with `newsearch index PATH`")
+            raise IndexFormatError(f"{pointer} is damaged: run `newsearch index PATH --rebuild`")
         return name
 
     def current(self) -> Path:
         gen = self.generations / self.current_name()
         if not gen.is_dir():
             raise IndexFormatError(
-                f"published generation {gen.name} is missing: "
-                "rebuild it with `newsearch index PATH`"
+                f"published generation {gen.name} is missing: run `newsearch index PATH --rebuild`"
             )
         return gen
 
@@ -131,13 +156,13 @@ class IndexLayout:
         except (OSError, ValueError) as exc:
             raise IndexFormatError(
                 f"index metadata in {generation} is missing or damaged: "
-                "rebuild it with `newsearch index PATH`"
+                "run `newsearch index PATH --rebuild`"
             ) from exc
         version = data.get("format_version") if isinstance(data, dict) else None
         if version != FORMAT_VERSION:
             raise IndexFormatError(
                 f"index at {self.root} has format version {version}, this newsearch reads "
-                f"version {FORMAT_VERSION}: rebuild it with `newsearch index PATH`"
+                f"version {FORMAT_VERSION}: run `newsearch index PATH --rebuild`"
             )
         try:
             return IndexMeta.from_json(data)
@@ -150,7 +175,38 @@ class IndexLayout:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
         path = self.generations / f"{_BUILDING}{stamp}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
         path.mkdir()
+        (path / READER_LOCK).touch()
         return path
+
+    def open_current(self) -> tuple[Path, int | None]:
+        """Resolve ``CURRENT`` and take a reader lease on it: (generation, lease fd).
+
+        The lease (a shared flock on the generation's ``reader.lock``) keeps ``cleanup`` from
+        removing the generation while the reader uses it; release it with ``release``. A
+        generation removed between reading ``CURRENT`` and locking is detected and the
+        pointer read again. Generations without a lock file (read-only copies, older builds)
+        are opened without a lease.
+        """
+        for _ in range(50):
+            gen = self.current()
+            try:
+                fd = os.open(str(gen / READER_LOCK), os.O_RDONLY)
+            except FileNotFoundError:
+                if gen.is_dir() and (gen / META).is_file():
+                    return gen, None
+                continue  # removed under us: CURRENT has moved on
+            except OSError:
+                return gen, None
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            if (gen / META).is_file():
+                return gen, fd
+            os.close(fd)  # cleanup removed it while we waited for the lock
+        raise IndexFormatError(f"the index at {self.root} keeps changing; try again")
+
+    @staticmethod
+    def release(lease: int | None) -> None:
+        if lease is not None:
+            os.close(lease)
 
     def write_meta(self, generation: Path, meta: IndexMeta) -> None:
         tmp = generation / (META + ".tmp")
@@ -176,10 +232,11 @@ class IndexLayout:
         return final
 
     def cleanup(self, keep_previous: int = 1) -> list[str]:
-        """Remove unfinished builds and all but the newest ``keep_previous`` old generations.
+        """Remove unfinished builds and all but the newest ``keep_previous`` old generations,
+        except those a reader still holds a lease on.
 
-        One previous generation is kept so a reader that opened it just before the swap can
-        finish its queries. Call only while holding the writer lock.
+        One previous generation is kept so a reader that resolved ``CURRENT`` just before the
+        swap can still open it. Call only while holding the writer lock.
         """
         if not self.generations.is_dir():
             return []
@@ -194,9 +251,16 @@ class IndexLayout:
                 old.append(entry)
         old.sort(key=lambda p: p.stat().st_mtime)
         for entry in old[: max(0, len(old) - keep_previous)]:
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry.name)
+            if _remove_unless_leased(entry):
+                removed.append(entry.name)
         return removed
+
+    def generation_names(self) -> list[str]:
+        """Published generations on disk (current and old), oldest first."""
+        if not self.generations.is_dir():
+            return []
+        gens = [p for p in self.generations.iterdir() if p.is_dir() and p.name[0] != "."]
+        return [p.name for p in sorted(gens, key=lambda p: p.stat().st_mtime)]
 
     @contextlib.contextmanager
     def writer_lock(self, wait: float = 0.0) -> Iterator[None]:

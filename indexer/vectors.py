@@ -9,6 +9,7 @@ best window.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,3 +129,25 @@ class VectorIndex:
                 best[pid] = score
         hits = [VectorHit(pid, s) for pid, s in best.items()]
         return hits[:limit]
+
+
+def apply_changes(
+    path: Path, remove_pids: Iterable[int], ids: np.ndarray, vectors: np.ndarray
+) -> int:
+    """Remove every window of ``remove_pids``, add ``vectors`` under ``ids``, rewrite the file
+    (through a temporary file and a rename); returns the new vector count."""
+    index = faiss.read_index(str(path))
+    drop_pids = np.fromiter(remove_pids, dtype=np.int64)
+    if len(drop_pids) and index.ntotal:
+        existing = faiss.vector_to_array(index.id_map).astype(np.int64)
+        drop = existing[np.isin(existing >> WINDOW_BITS, drop_pids)]
+        if len(drop):
+            index.remove_ids(np.ascontiguousarray(drop))
+    if len(ids):
+        index.add_with_ids(
+            np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
+        )
+    tmp = path.with_suffix(".tmp")
+    faiss.write_index(index, str(tmp))
+    tmp.replace(path)
+    return int(index.ntotal)

@@ -3,7 +3,8 @@
 Open it once per index and share it: ``search()`` is safe to call from many threads (Whoosh
 searchers and SQLite connections are per thread; FAISS flat search is read-only; the query
 encoder is loaded once under a lock). The generation it reads is fixed when it is opened, so
-a rebuild never changes results under a running query.
+a rebuild never changes results under a running query; ``refresh()`` moves to the newest
+published generation, and each query runs wholly on one generation.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -61,16 +63,52 @@ class Searcher:
     ) -> None:
         self.layout = IndexLayout(index_dir)
         self.config = config or SearchConfig()
-        self.generation = self.layout.current()
-        self.meta: IndexMeta = self.layout.read_meta(self.generation)
-        self.docstore = Docstore(self.generation / DOCSTORE_FILE)
-        self.keyword = KeywordIndex(self.generation / KEYWORD_DIR, self.config.keyword)
-        self.vectors = VectorIndex(self.generation / VECTORS_FILE, self.meta.model.dim)
+        self._pinned = threading.local()
+        self._state = _GenerationState(self.layout, self.config)
         self._model_path = model_path
         self._embedder: QueryEncoder | None = embedder
         self._embedder_lock = threading.Lock()
         if embedder is not None:
             _check_same_model(self.meta.model, embedder.info)
+
+    # -- the generation in use -----------------------------------------------------------
+
+    def _current_state(self) -> _GenerationState:
+        return getattr(self._pinned, "state", None) or self._state
+
+    @property
+    def generation(self) -> Path:
+        return self._current_state().generation
+
+    @property
+    def meta(self) -> IndexMeta:
+        return self._current_state().meta
+
+    @property
+    def docstore(self) -> Docstore:
+        return self._current_state().docstore
+
+    @property
+    def keyword(self) -> KeywordIndex:
+        return self._current_state().keyword
+
+    @property
+    def vectors(self) -> VectorIndex:
+        return self._current_state().vectors
+
+    def refresh(self) -> bool:
+        """Switch to the newest published generation if ``CURRENT`` moved; True if it did.
+
+        Queries already running finish on the generation they started on; the old
+        generation's lease is released when the last of them lets go of it.
+        """
+        if self.layout.current_name() == self._state.generation.name:
+            return False
+        new = _GenerationState(self.layout, self.config)
+        if self._embedder is not None:
+            _check_same_model(new.meta.model, self._embedder.info)
+        self._state = new
+        return True
 
     # -- the single searchers -------------------------------------------------------------
 
@@ -112,6 +150,13 @@ class Searcher:
 
     def search(self, query: str, k: int = 10, mode: Mode | str = "hybrid") -> SearchResults:
         """Top ``k`` articles for ``query``, each scored by its best paragraph."""
+        self._pinned.state = self._state  # one generation for the whole query
+        try:
+            return self._search(query, k, mode)
+        finally:
+            self._pinned.state = None
+
+    def _search(self, query: str, k: int, mode: Mode | str) -> SearchResults:
         started = time.perf_counter()
         query = _clean_query(query)
         if mode not in MODES:
@@ -184,13 +229,39 @@ class Searcher:
         return out
 
     def close(self) -> None:
-        self.keyword.close()
+        self._state.close()
 
     def __enter__(self) -> Searcher:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _GenerationState:
+    """One opened generation: its three stores and the reader lease that keeps it on disk."""
+
+    def __init__(self, layout: IndexLayout, config: SearchConfig) -> None:
+        self.generation, self._lease = layout.open_current()
+        try:
+            self.meta: IndexMeta = layout.read_meta(self.generation)
+            self.docstore = Docstore(self.generation / DOCSTORE_FILE)
+            self.keyword = KeywordIndex(self.generation / KEYWORD_DIR, config.keyword)
+            self.vectors = VectorIndex(self.generation / VECTORS_FILE, self.meta.model.dim)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        keyword = getattr(self, "keyword", None)
+        if keyword is not None:
+            keyword.close()
+        IndexLayout.release(getattr(self, "_lease", None))
+        self._lease = None
+
+    def __del__(self) -> None:
+        IndexLayout.release(getattr(self, "_lease", None))
+        self._lease = None
 
 
 def _clean_query(query: str) -> str:
@@ -209,5 +280,5 @@ def _check_same_model(built: ModelInfo, given: ModelInfo) -> None:
             f"this index was built with model {built.name} (weights {built.sha256[:12]}…, "
             f"dim {built.dim}) but the model at {given.path} is {given.name} "
             f"(weights {given.sha256[:12]}…, dim {given.dim}): query with --model pointing at "
-            "the model that built the index, or rebuild it with `newsearch index PATH`"
+            "the model that built the index, or rebuild it with `newsearch index PATH --rebuild`"
         )

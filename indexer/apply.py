@@ -1,0 +1,172 @@
+"""Applying a ChangeSet: a copy of the published generation, changed in all three stores.
+
+Kept apart from ``update`` so that a run with nothing to do never imports Whoosh or FAISS.
+Every article written is first deleted (a no-op when it is new), which makes applying the
+same change twice harmless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from . import keyword, vectors
+from . import manifest as mf
+from .builder import BuildOptions, NoProgress, Progress, _embed, embedding_text
+from .cache import EmbeddingCache
+from .docstore import DocstoreWriter
+from .embedder import Embedder, ModelInfo, WindowSplitter
+from .layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, IndexLayout, IndexMeta
+from .update import ChangeSet, UpdateReport, copy_generation, index_model, meta_after
+
+
+class _EmbedderOnDemand:
+    """The index's model, loaded (and verified by hash) only if a text misses the cache:
+    an edit whose paragraphs are all known never imports torch."""
+
+    def __init__(self, meta: IndexMeta, options: BuildOptions, given: Embedder | None) -> None:
+        self.info: ModelInfo = given.info if given else meta.model
+        self._meta = meta
+        self._options = options
+        self._real = given
+
+    def encode(self, texts, progress=None) -> np.ndarray:
+        if self._real is None:
+            model = index_model(self._meta, self._options)
+            self._real = Embedder(
+                model, device=self._options.device, batch_size=self._options.batch_size
+            )
+        if len(texts) > SMALL_BATCH:
+            return self._real.encode(texts, progress=progress)
+        with _one_torch_thread():
+            return self._real.encode(texts, progress=progress)
+
+
+#: Up to this many texts (a typical edit) are encoded on one torch thread.
+SMALL_BATCH = 32
+
+
+@contextlib.contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """A few texts gain nothing from torch's thread pool, and on a busy machine its spinning
+    workers cost a lot: one paragraph took 0.3-1.0 s on two threads and 0.08 s on one, with the
+    load average at 10 on two cores. The setting is per process and restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def apply_changes(
+    layout: IndexLayout,
+    current: Path,
+    meta: IndexMeta,
+    cs: ChangeSet,
+    roots: list[Path],
+    options: BuildOptions | None,
+    progress: Progress | None,
+    embedder: Embedder | None,
+    started: float,
+) -> UpdateReport:
+    """Write ``cs`` into a new generation copied from ``current`` and publish it."""
+    options = options or BuildOptions(embed_headline=meta.embed_headline)
+    progress = progress or NoProgress()
+    new_articles = [cs.articles[a] for a in cs.added + cs.changed if a in cs.articles]
+    rewrite = cs.deleted + [a.id for a in new_articles]
+
+    gen = layout.new_generation()
+    copy_generation(current, gen)
+
+    writer = DocstoreWriter(gen / DOCSTORE_FILE)
+    removed: list[int] = []
+    pids: list[int] = []
+    rows: list[tuple] = []
+    try:
+        for aid in rewrite:
+            removed.extend(writer.delete_article(aid))
+        for a in new_articles:
+            pids.extend(writer.add_article(a))
+            rows.extend((a, i) for i in range(len(a.paragraphs)))
+    finally:
+        writer.close()
+
+    progress.start("keyword index", len(rows))
+    docs = [
+        keyword.KeywordDoc(pid, a.id, a.paragraphs[pos].full_text, a.title)
+        for pid, (a, pos) in zip(pids, rows, strict=True)
+    ]
+    keyword.apply_changes(gen / KEYWORD_DIR, rewrite, docs)
+    progress.advance(len(rows))
+    progress.finish()
+
+    vids, matrix, embedded, reused = _vectors_for(
+        layout, meta, options, embedder, pids, rows, progress
+    )
+    progress.start("vectors", 1)
+    nvec = vectors.apply_changes(gen / VECTORS_FILE, removed, np.asarray(vids), matrix)
+    progress.advance(1)
+    progress.finish()
+
+    narticles, nparagraphs = _counts(gen / DOCSTORE_FILE)
+    new_meta = meta_after(meta, narticles, nparagraphs, nvec, roots, started)
+    layout.write_meta(gen, new_meta)
+    mf.save(gen, cs.manifest)
+    final = layout.publish(gen)
+    layout.cleanup()
+    return UpdateReport(
+        mode="incremental",
+        generation=final.name,
+        articles=narticles,
+        paragraphs=nparagraphs,
+        vectors=nvec,
+        embedded=embedded,
+        reused=reused,
+        added=len(cs.added),
+        changed=len(cs.changed),
+        deleted=len(cs.deleted),
+        seconds=time.perf_counter() - started,
+        skipped=cs.read.skipped,
+        warnings=cs.read.warnings,
+    )
+
+
+def _vectors_for(layout, meta, options, embedder, pids, rows, progress):
+    """Window, look up or encode the new paragraphs exactly as a full build would."""
+    if not rows:
+        return [], np.zeros((0, meta.model.dim), dtype=np.float32), 0, 0
+    tokenizer_model = meta.model if os.path.isdir(meta.model.path) else index_model(meta, options)
+    splitter = WindowSplitter(tokenizer_model, meta.window_tokens, meta.window_overlap)
+    windows = splitter.split_many([a.paragraphs[pos].full_text for a, pos in rows])
+    vids: list[int] = []
+    texts: list[str] = []
+    for pid, (a, _), wins in zip(pids, rows, windows, strict=True):
+        for w, win in enumerate(wins):
+            vids.append(vectors.vector_id(pid, w))
+            texts.append(embedding_text(a.title, win, meta.embed_headline))
+    lazy = _EmbedderOnDemand(meta, options, embedder)
+    cache = EmbeddingCache(layout.cache_path, meta.model.sha256, meta.model.dim)
+    try:
+        matrix, embedded, reused = _embed(texts, lazy, cache, progress)
+    finally:
+        cache.close()
+    return vids, matrix, embedded, reused
+
+
+def _counts(docstore: Path) -> tuple[int, int]:
+    conn = sqlite3.connect(str(docstore))
+    try:
+        a = conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+        p = conn.execute("SELECT count(*) FROM paragraphs").fetchone()[0]
+    finally:
+        conn.close()
+    return int(a), int(p)

@@ -1,0 +1,81 @@
+"""Watch mode: follow source folders and apply each burst of changes as an incremental update.
+
+File events are only a trigger: each burst (debounced, so saving twenty files is one update)
+runs the same ``update_index`` as the command line, which compares the folder with the
+manifest. A missed or duplicated event therefore cannot make the index drift from the folder.
+The model is loaded once, on the first text that needs encoding, and kept between updates.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .builder import BuildOptions
+from .embedder import Embedder, resolve_model
+from .errors import NewsearchError
+from .layout import IndexLayout
+from .update import UpdateReport, index_model, update_index
+
+
+def watch_and_update(
+    paths: Sequence[str | os.PathLike[str]],
+    index_dir: str | os.PathLike[str],
+    options: BuildOptions | None = None,
+    debounce: float = 1.0,
+    wait: float = 60.0,
+    log: Callable[[str], None] = print,
+    applied: Callable[[UpdateReport], None] | None = None,
+    stop_event: threading.Event | None = None,
+    embedder: Embedder | None = None,
+) -> None:
+    """Update once now, then after every burst of changes until ``stop_event`` is set or
+    Ctrl-C (``KeyboardInterrupt`` propagates after the current update has finished or been
+    abandoned; an abandoned update leaves the published index as it was)."""
+    from watchfiles import DefaultFilter, watch
+
+    options = options or BuildOptions()
+    roots = [Path(p).resolve() for p in paths]
+    index_root = Path(index_dir).resolve()
+    embedder = embedder or _embedder(index_dir, options)
+
+    def run_update(first: bool = False) -> None:
+        try:
+            report = update_index(roots, index_dir, options, wait=wait, embedder=embedder)
+        except NewsearchError as exc:
+            if first:  # a wrong model, an old index: say so and stop before watching
+                raise
+            log(f"error: {exc}")  # e.g. every article deleted for a moment: keep watching
+            return
+        if applied is not None:
+            applied(report)
+
+    run_update(first=True)
+    log("watching " + ", ".join(str(r) for r in roots) + " (Ctrl-C to stop)")
+
+    class _Filter(DefaultFilter):
+        def __call__(self, change, path: str) -> bool:
+            return super().__call__(change, path) and not Path(path).is_relative_to(index_root)
+
+    for changes in watch(
+        *roots,
+        watch_filter=_Filter(),
+        debounce=int(debounce * 1000),
+        stop_event=stop_event,
+        raise_interrupt=True,
+    ):
+        for change, path in sorted(changes, key=lambda c: c[1]):
+            log(f"{change.name} {path}")
+        run_update()
+
+
+def _embedder(index_dir: str | os.PathLike[str], options: BuildOptions) -> Embedder:
+    """One embedder for the whole session (its model loads lazily, on first use)."""
+    layout = IndexLayout(index_dir)
+    if layout.exists() and not options.model_path:
+        info = index_model(layout.read_meta(layout.current()), options)
+    else:
+        info = resolve_model(options.model_path)
+    return Embedder(info, device=options.device, batch_size=options.batch_size)

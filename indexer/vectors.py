@@ -136,8 +136,16 @@ def apply_changes(
 ) -> int:
     """Remove every window of ``remove_pids``, add ``vectors`` under ``ids``, rewrite the file
     (through a temporary file and a rename); returns the new vector count."""
+    import faiss
+
     index = faiss.read_index(str(path))
     drop_pids = np.fromiter(remove_pids, dtype=np.int64)
+    if len(drop_pids) and isinstance(faiss.downcast_index(index.index), faiss.IndexHNSW):
+        # FAISS cannot remove vectors from an HNSW graph.
+        raise IndexFormatError(
+            f"{path} is an HNSW index, which cannot drop vectors in place: "
+            "apply this change with `newsearch index PATH --rebuild`"
+        )
     if len(drop_pids) and index.ntotal:
         existing = faiss.vector_to_array(index.id_map).astype(np.int64)
         drop = existing[np.isin(existing >> WINDOW_BITS, drop_pids)]

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from . import keyword, vectors
+from . import keyword, stories, vectors
 from .articles import Article, Skipped, read_articles
 from .cache import EmbeddingCache, text_key
 from .docstore import DocstoreWriter
@@ -71,6 +71,8 @@ class BuildReport:
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files_read: int = 0
+    #: Story clusters among the articles (copies and rewrites of one story count once).
+    stories: int = 0
 
 
 def embedding_text(title: str, window: str, embed_headline: bool) -> str:
@@ -127,6 +129,11 @@ def build_index(
         cache = EmbeddingCache(layout.cache_path, model.sha256, model.dim)
         try:
             matrix, embedded, reused = _embed(texts, embedder, cache, progress)
+            story = stories.write_stories(
+                gen / DOCSTORE_FILE,
+                read.articles,
+                lambda story_texts: _embed(story_texts, embedder, cache, progress)[0],
+            )
         finally:
             cache.close()
         nvec = vectors.write_index(gen / VECTORS_FILE, model.dim, np.asarray(vids), matrix)
@@ -158,6 +165,7 @@ def build_index(
         skipped=read.skipped,
         warnings=read.warnings,
         files_read=read.files_read,
+        stories=story.clusters,
     )
 
 

@@ -184,3 +184,33 @@ def test_result_dataclasses_mirror_the_documented_schema():
     assert set(para["snippet"]["matches"][0]) == names(Match)
     assert set(hit["also_in"][0]) == names(StoryCopy)
     assert set(doc["filters"]) == names(Filter)
+
+
+def test_exact_copies_collapse_to_the_earliest(tmp_path, embedder):
+    """Copies score alike; the story is shown by the first outlet that ran it."""
+    original = (DEMO / "business" / "2026-03-19-central-bank-holds-interest-rates.txt").read_text(
+        encoding="utf-8"
+    )
+    write(tmp_path / "c" / "2026-03-20-repost.txt", original)
+    write(tmp_path / "c" / "2026-03-19-first.txt", original)
+    write(tmp_path / "c" / "2026-03-21-late.txt", original)
+    write(tmp_path / "c" / "2026-03-19-other.txt", SEPARATE)
+    build_index([tmp_path / "c"], tmp_path / "ix", BuildOptions(), embedder=embedder)
+    with Searcher(tmp_path / "ix", embedder=embedder) as s:
+        for mode in ("hybrid", "bm25", "dense"):
+            hits = s.search("interest rates inflation", k=5, mode=mode).hits
+            assert hits[0].article_id == "2026-03-19-first.txt", mode
+            assert [c.article_id for c in hits[0].also_in] == [
+                "2026-03-20-repost.txt",
+                "2026-03-21-late.txt",
+            ]
+            # bm25 finds none of the query's words in the unrelated article; the others do.
+            others = [] if mode == "bm25" else ["2026-03-19-other.txt"]
+            assert [h.article_id for h in hits[1:]] == others
+
+
+SEPARATE = """Council approves second river bridge
+
+The city council voted on Tuesday to build a second bridge across the river, ending a decade
+of debate over traffic in the old town. Construction is due to start next spring.
+"""

@@ -234,7 +234,7 @@ def _print_explain(hit: Any) -> None:
             f"    [magenta]explain ¶{p.position + 1}:[/] keyword {kw} · vector {vec} · "
             f"fused {p.score:.5f}"
         )
-    if hit.also_in:
+    if hit.story_note:  # also with --no-collapse: say which story the article belongs to
         out.print(f"    [magenta]story {escape(hit.story_id)}:[/] {escape(hit.story_note)}")
         for c in hit.also_in:
             got = "not retrieved" if c.score is None else f"score {c.score:.5f}"

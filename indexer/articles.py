@@ -82,6 +82,9 @@ class Article:
     category: str = ""
     #: Line of a JSONL file the article came from (0 for whole-file articles).
     line: int = 0
+    #: True when the file had no headline line and ``title`` was made from the first paragraph:
+    #: such a title is not indexed or embedded again (it would only repeat that paragraph).
+    derived_title: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,17 +192,17 @@ def parse_text_article(text: str, article_id: str, **meta: str) -> Article | Non
     if not lines:
         return None
     first = " ".join(lines[0].split())
-    if len(first.split()) > _MAX_HEADLINE_WORDS:
+    derived = len(first.split()) > _MAX_HEADLINE_WORDS
+    if derived:
         # No headline line (a page copied from its first paragraph): name the article by the
         # start of that paragraph and keep the paragraph as body.
-        title = _shorten(first)
-        body = lines
+        title, body = _shorten(first), lines
     else:
         title, body = first, lines[1:]
     paragraphs = split_paragraphs("\n".join(body))
     if not paragraphs:
         paragraphs = [Paragraph(0, title)]
-    return Article(id=article_id, title=title, paragraphs=paragraphs, **meta)
+    return Article(article_id, title, paragraphs, derived_title=derived, **meta)
 
 
 def _shorten(text: str, words: int = 12) -> str:

@@ -111,7 +111,7 @@ def build_index(
 
         progress.start("keyword index", len(rows))
         docs = (
-            keyword.KeywordDoc(pid, a.id, a.paragraphs[pos].full_text, a.title)
+            keyword.KeywordDoc(pid, a.id, a.paragraphs[pos].full_text, _headline(a))
             for pid, (a, pos) in zip(pids, rows, strict=True)
         )
         keyword.write_index(gen / KEYWORD_DIR, _counting(docs, progress))
@@ -124,7 +124,7 @@ def build_index(
         for pid, (a, _), wins in zip(pids, rows, windows, strict=True):
             for w, win in enumerate(wins):
                 vids.append(vectors.vector_id(pid, w))
-                texts.append(embedding_text(a.title, win, options.embed_headline))
+                texts.append(embedding_text(_headline(a), win, options.embed_headline))
 
         cache = EmbeddingCache(layout.cache_path, model.sha256, model.dim)
         try:
@@ -167,6 +167,10 @@ def build_index(
         files_read=read.files_read,
         stories=story.clusters,
     )
+
+
+def _headline(article: Article) -> str:
+    return "" if article.derived_title else article.title
 
 
 def _write_docstore(path: Path, articles: list[Article]) -> tuple[list[int], list]:

@@ -91,7 +91,8 @@ def test_seed_articles_parse():
     second = by_id["002_7b18e98d13cef019.txt"]
     # Its first lines are page residue; the article has no headline line of its own.
     assert not second.title.startswith(("Leave", "Listen", "|"))
-    assert second.title.startswith("On Sunday, just a day before")
+    assert second.title.startswith("On Sunday, just a day before") and second.derived_title
+    assert not first.derived_title
     assert second.paragraphs[0].text.startswith("On Sunday, just a day before")
     assert not any(p.text.startswith("Read also") for p in second.paragraphs)
 

@@ -175,6 +175,7 @@ def _print_update(report: Any, index_dir: Path, as_json: bool) -> None:
         "mode": report.mode,
         "generation": report.generation,
         "articles": report.articles,
+        "stories": report.stories,
         "paragraphs": report.paragraphs,
         "vectors": report.vectors,
         "added": report.added,
@@ -195,7 +196,9 @@ def _print_update(report: Any, index_dir: Path, as_json: bool) -> None:
     else:
         what = "indexed"
     out.print(
-        f"{what} [bold]{report.articles}[/] articles, {report.paragraphs} paragraphs, "
+        f"{what} [bold]{report.articles}[/] articles"
+        f"{f' ({report.stories} stories)' if report.stories is not None else ''}, "
+        f"{report.paragraphs} paragraphs, "
         f"{report.vectors} vectors ({report.embedded} embedded, {report.reused} reused) "
         f"in {report.seconds:.1f}s; skipped {len(report.skipped)} "
         f"→ {escape(str(index_dir))}"
@@ -251,24 +254,69 @@ def query(
     index_dir: IndexDir = Path(DEFAULT_INDEX_DIR),
     model: ModelOpt = None,
     as_json: JsonOpt = False,
+    collapse: Annotated[
+        bool, typer.Option(help="One hit per story (copies listed as 'also in').")
+    ] = True,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="Only this source/outlet (repeatable).")
+    ] = None,
+    category: Annotated[
+        list[str] | None, typer.Option("--category", help="Only this category (repeatable).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only articles dated on or after (YYYY-MM-DD).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only articles dated on or before (YYYY-MM-DD).")
+    ] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show per-hit ranks, scores and story links.")
+    ] = False,
 ) -> None:
-    """Search the index and print the best articles with their best paragraphs."""
+    """Search the index and print the best stories with their best paragraphs."""
     with user_errors():
         from newsearch.search import Searcher
+        from newsearch.search.filters import Filter
 
         if k < 1:
             from newsearch.indexer.errors import QueryError
 
             raise QueryError(f"-k must be at least 1, got {k}")
+        filters = Filter.make(source=source, category=category, since=since, until=until)
         with Searcher(index_dir, model_path=model) as searcher:
-            results = searcher.search(text, k=k, mode=mode)
+            results = searcher.search(text, k=k, mode=mode, filters=filters, collapse=collapse)
         if as_json:
             print(json.dumps(results.to_dict(), ensure_ascii=False))
             return
-        _print_results(results)
+        _print_results(results, explain)
 
 
-def _print_results(results: Any) -> None:
+def _marked(snippet: Any) -> Any:
+    """A snippet as rich Text with the query's words highlighted."""
+    from rich.text import Text
+
+    text = Text(snippet.text)
+    for m in snippet.matches:
+        text.stylize("bold yellow", m.start, m.end)
+    return text
+
+
+def _print_explain(hit: Any) -> None:
+    for p in hit.paragraphs:
+        kw = "-" if p.keyword_rank is None else f"#{p.keyword_rank} ({p.keyword_score:.3f})"
+        vec = "-" if p.vector_rank is None else f"#{p.vector_rank} ({p.vector_score:.3f})"
+        out.print(
+            f"    [magenta]explain ¶{p.position + 1}:[/] keyword {kw} · vector {vec} · "
+            f"fused {p.score:.5f}"
+        )
+    if hit.story_note:  # also with --no-collapse: say which story the article belongs to
+        out.print(f"    [magenta]story {escape(hit.story_id)}:[/] {escape(hit.story_note)}")
+        for c in hit.also_in:
+            got = "not retrieved" if c.score is None else f"score {c.score:.5f}"
+            out.print(f"      {escape(c.article_id)} ({got}): {escape(c.note)}")
+
+
+def _print_results(results: Any, explain: bool = False) -> None:
     if not results.hits:
         out.print(f"no results for [bold]{escape(results.query)}[/] ({results.mode})")
         return
@@ -282,17 +330,21 @@ def _print_results(results: Any) -> None:
             f"[bold cyan]{hit.rank:>2}.[/] [bold]{escape(hit.title)}[/]  "
             f"[dim]{escape(hit.article_id)}{' · ' + escape(meta) if meta else ''}[/]"
         )
+        if hit.url:
+            out.print(f"    [dim]{escape(hit.url)}[/]")
         for p in hit.paragraphs:
-            text = f"{p.context} {p.text}" if p.context else p.text
-            if len(text) > 400:
-                text = text[:397].rsplit(" ", 1)[0] + "…"
             ranks = []
             if p.keyword_rank is not None:
                 ranks.append(f"bm25 #{p.keyword_rank} ({p.keyword_score:.2f})")
             if p.vector_rank is not None:
                 ranks.append(f"dense #{p.vector_rank} ({p.vector_score:.3f})")
-            out.print(f"    {escape(text)}")
+            out.print("    ", _marked(p.snippet), sep="")
             out.print(f"    [dim]¶{p.position + 1} · score {p.score:.4f} · {' · '.join(ranks)}[/]")
+        if hit.also_in:
+            names = ", ".join(c.source or c.article_id for c in hit.also_in)
+            out.print(f"    [green]also in:[/] {escape(names)}")
+        if explain:
+            _print_explain(hit)
         out.print()
 
 

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from . import keyword, manifest, vectors
+from . import keyword, manifest, stories, vectors
 from .articles import Article, Skipped, read_articles
 from .cache import EmbeddingCache, text_key
 from .docstore import DocstoreWriter
@@ -76,6 +76,8 @@ class BuildReport:
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files_read: int = 0
+    #: Story clusters among the articles (copies and rewrites of one story count once).
+    stories: int = 0
 
 
 def embedding_text(title: str, window: str, embed_headline: bool) -> str:
@@ -138,6 +140,11 @@ def build_index(
         cache = EmbeddingCache(layout.cache_path, model.sha256, model.dim)
         try:
             matrix, embedded, reused = _embed(texts, embedder, cache, progress)
+            story = stories.write_stories(
+                gen / DOCSTORE_FILE,
+                read.articles,
+                lambda story_texts: _embed(story_texts, embedder, cache, progress)[0],
+            )
         finally:
             cache.close()
         nvec = vectors.write_index(
@@ -173,6 +180,7 @@ def build_index(
         skipped=read.skipped,
         warnings=read.warnings + ([export_warning] if export_warning else []),
         files_read=read.files_read,
+        stories=story.clusters,
     )
 
 

@@ -26,7 +26,9 @@ CREATE TABLE IF NOT EXISTS articles (
     source TEXT NOT NULL DEFAULT '',
     url TEXT NOT NULL DEFAULT '',
     category TEXT NOT NULL DEFAULT '',
-    paragraphs INTEGER NOT NULL DEFAULT 0
+    paragraphs INTEGER NOT NULL DEFAULT 0,
+    story_id TEXT NOT NULL DEFAULT '',
+    story_note TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS paragraphs (
     pid INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -58,6 +60,10 @@ class StoredArticle:
     url: str
     category: str
     paragraphs: int
+    #: Articles telling the same news story share this id (see ``indexer/stories.py``).
+    story_id: str = ""
+    #: Why the article joined its story ('' when alone or the story's first article).
+    story_note: str = ""
 
 
 class DocstoreWriter:
@@ -71,7 +77,8 @@ class DocstoreWriter:
         """Store an article and its paragraphs; returns the new paragraph ids in order."""
         c = self._conn
         c.execute(
-            "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO articles (id, title, source_path, date, source, url, category, "
+            "paragraphs, story_id) VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 article.id,
                 article.title,
@@ -81,6 +88,7 @@ class DocstoreWriter:
                 article.url,
                 article.category,
                 len(article.paragraphs),
+                article.id,
             ),
         )
         pids = []
@@ -107,6 +115,13 @@ class DocstoreWriter:
         c.execute("DELETE FROM articles WHERE id = ?", (article_id,))
         return pids
 
+    def set_stories(self, rows: Iterable[tuple[str, str, str]]) -> None:
+        """(article id, story id, note) for articles already added."""
+        self._conn.executemany(
+            "UPDATE articles SET story_id = ?, story_note = ? WHERE id = ?",
+            ((story, note, aid) for aid, story, note in rows),
+        )
+
     def commit(self) -> None:
         self._conn.commit()
 
@@ -125,8 +140,13 @@ class Docstore:
         self._local = threading.local()
         try:
             self.count_paragraphs()
+            columns = {r[1] for r in self._conn().execute("PRAGMA table_info(articles)")}
         except sqlite3.DatabaseError as exc:
             raise IndexFormatError(f"docstore {path} is damaged: {exc}") from exc
+        # Indexes built before story clustering: every article is its own story.
+        self._story_cols = (
+            "story_id, story_note" if "story_id" in columns else "id AS story_id, '' AS story_note"
+        )
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -164,12 +184,31 @@ class Docstore:
         for chunk in _chunks(keys, 500):
             marks = ",".join("?" * len(chunk))
             rows = self._conn().execute(
-                "SELECT id, title, source_path, date, source, url, category, paragraphs "
-                f"FROM articles WHERE id IN ({marks})",
+                "SELECT id, title, source_path, date, source, url, category, paragraphs, "
+                f"{self._story_cols} FROM articles WHERE id IN ({marks})",
                 chunk,
             )
             for row in rows:
                 out[row[0]] = StoredArticle(*row)
+        return out
+
+    def story_members(self, story_ids: Iterable[str]) -> dict[str, list[StoredArticle]]:
+        """Every article of each given story, ordered by date (undated last), then id."""
+        keys = list(set(story_ids))
+        out: dict[str, list[StoredArticle]] = {s: [] for s in keys}
+        if not keys or self._story_cols.startswith("id AS"):
+            ids = self.articles(keys)
+            return {s: [ids[s]] if s in ids else [] for s in keys}
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn().execute(
+                "SELECT id, title, source_path, date, source, url, category, paragraphs, "
+                f"story_id, story_note FROM articles WHERE story_id IN ({marks}) "
+                "ORDER BY date = '', date, id",
+                chunk,
+            )
+            for row in rows:
+                out[row[8]].append(StoredArticle(*row))
         return out
 
 

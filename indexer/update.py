@@ -76,6 +76,10 @@ class UpdateReport:
     added: int = 0
     changed: int = 0
     deleted: int = 0
+    #: Story clusters after a full build; None after an incremental run, which leaves existing
+    #: stories as they are and files each added article as a story of its own until the next
+    #: ``--rebuild`` (re-clustering every article would break the 2-second edit budget).
+    stories: int | None = None
     seconds: float = 0.0
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -234,6 +238,7 @@ def _full(roots, index_dir, options, progress, embedder, started) -> UpdateRepor
         embedded=r.embedded,
         reused=r.reused,
         added=r.articles,
+        stories=r.stories,
         seconds=time.perf_counter() - started,
         skipped=r.skipped,
         warnings=r.warnings,

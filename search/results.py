@@ -1,9 +1,20 @@
-"""Typed search results. The CLI's ``--json`` output is ``SearchResults.to_dict()``."""
+"""Typed search results. The CLI's ``--json`` output is ``SearchResults.to_dict()``.
+
+The JSON schema (README, "JSON output") is exactly these dataclasses as dicts, plus a
+``schema`` version key: add fields with defaults, never rename or remove one without bumping
+``SCHEMA``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from .filters import Filter
+from .snippets import Snippet
+
+#: Version of the JSON output; bumped on any incompatible change.
+SCHEMA = "newsearch.results/1"
 
 
 @dataclass(frozen=True)
@@ -19,6 +30,25 @@ class ParagraphHit:
     keyword_score: float | None = None
     vector_rank: int | None = None
     vector_score: float | None = None
+    #: The paragraph as shown: query words marked, trimmed around them when long.
+    snippet: Snippet | None = None
+
+
+@dataclass(frozen=True)
+class StoryCopy:
+    """Another article of a hit's story (a copy or rewrite) folded into the hit."""
+
+    article_id: str
+    title: str
+    source_path: str = ""
+    date: str = ""
+    source: str = ""
+    url: str = ""
+    category: str = ""
+    #: Its own fused score for this query when it was retrieved (and passed the filters).
+    score: float | None = None
+    #: Why the indexer put it in this story (the pair it was linked by, with the figures).
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -35,6 +65,11 @@ class ArticleHit:
     source: str = ""
     url: str = ""
     category: str = ""
+    story_id: str = ""
+    #: Why this article is in its story ('' when the story has one article).
+    story_note: str = ""
+    #: The story's other articles, when results are collapsed (best scoring first).
+    also_in: list[StoryCopy] = field(default_factory=list)
 
     @property
     def best(self) -> ParagraphHit:
@@ -48,9 +83,11 @@ class SearchResults:
     k: int
     hits: list[ArticleHit] = field(default_factory=list)
     took_ms: float = 0.0
+    collapse: bool = True
+    filters: Filter = field(default_factory=Filter)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"schema": SCHEMA, **asdict(self)}
 
     def __len__(self) -> int:
         return len(self.hits)

@@ -32,8 +32,11 @@ from newsearch.indexer.layout import (
 from newsearch.indexer.onnx_encoder import QueryEncoder, query_encoder
 from newsearch.indexer.vectors import VectorIndex
 
+from .collapse import collapse_stories
+from .filters import Filter
 from .fusion import DEFAULT_RRF_K, rrf
 from .results import ArticleHit, ParagraphHit, SearchResults
+from .snippets import with_snippets
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[str, ...] = ("hybrid", "bm25", "dense")
@@ -148,15 +151,34 @@ class Searcher:
 
     # -- hybrid ---------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10, mode: Mode | str = "hybrid") -> SearchResults:
-        """Top ``k`` articles for ``query``, each scored by its best paragraph."""
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: Mode | str = "hybrid",
+        *,
+        filters: Filter | None = None,
+        collapse: bool = True,
+    ) -> SearchResults:
+        """Top ``k`` stories for ``query`` (articles with ``collapse=False``), each scored by
+        its best paragraph, with snippets.
+
+        Filters and story collapsing act before the top k is cut, and k hits come back
+        whenever k matching stories exist: each single searcher's candidate list is filtered by
+        article metadata *before* fusion (ranks are ranks among eligible paragraphs), and when
+        fewer than k hits survive filtering and collapsing, the candidate depth is multiplied
+        by 4 and the search repeated, until k hits are found or the lists hold every paragraph
+        that can match.
+        """
         self._pinned.state = self._state  # one generation for the whole query
         try:
-            return self._search(query, k, mode)
+            return self._search(query, k, mode, filters, collapse)
         finally:
             self._pinned.state = None
 
-    def _search(self, query: str, k: int, mode: Mode | str) -> SearchResults:
+    def _search(
+        self, query: str, k: int, mode: Mode | str, filters: Filter | None, collapse: bool
+    ) -> SearchResults:
         started = time.perf_counter()
         query = _clean_query(query)
         if mode not in MODES:
@@ -164,29 +186,61 @@ class Searcher:
         if not isinstance(k, int) or k < 1:
             raise QueryError(f"k must be a positive whole number, got {k!r}")
         k = min(k, MAX_K)
-        limit = min(max(self.config.candidates, 5 * k), max(1, self.meta.paragraphs))
+        filters = filters or Filter()
+        total = max(1, self.meta.paragraphs)
+        limit = min(max(self.config.candidates, 5 * k), total)
 
-        kw = self.keyword_search(query, limit) if mode in ("hybrid", "bm25") else []
-        dense = self.dense_search(query, limit) if mode in ("hybrid", "dense") else []
+        while True:
+            kw = self.keyword_search(query, limit) if mode in ("hybrid", "bm25") else []
+            dense = self.dense_search(query, limit) if mode in ("hybrid", "dense") else []
+            exhausted = limit >= total or (mode == "bm25" and len(kw) < limit)
+            if filters.active:
+                kw, dense = self._filter(kw, filters), self._filter(dense, filters)
 
-        if mode == "bm25":
-            fused = kw
-        elif mode == "dense":
-            fused = dense
-        else:
-            fused = rrf([[p for p, _ in kw], [p for p, _ in dense]], k=self.config.rrf_k)
+            if mode == "bm25":
+                fused = kw
+            elif mode == "dense":
+                fused = dense
+            else:
+                fused = rrf([[p for p, _ in kw], [p for p, _ in dense]], k=self.config.rrf_k)
 
-        hits = self._group(fused, kw, dense, k)
+            hits = self._group(fused, kw, dense, None if collapse else k)
+            if collapse:
+                members = self.docstore.story_members(h.story_id for h in hits)
+                hits = collapse_stories(hits, members, k)
+            if len(hits) >= k or exhausted:
+                break
+            limit = min(total, limit * 4)
+
+        hits = with_snippets(hits[:k], query)
         took = (time.perf_counter() - started) * 1000
-        return SearchResults(query=query, mode=mode, k=k, hits=hits, took_ms=round(took, 2))
+        return SearchResults(
+            query=query,
+            mode=mode,
+            k=k,
+            hits=hits,
+            took_ms=round(took, 2),
+            collapse=collapse,
+            filters=filters,
+        )
+
+    def _filter(self, ranked: list[tuple[int, float]], filters: Filter) -> list[tuple[int, float]]:
+        """The entries of a candidate list whose article passes ``filters``, in order."""
+        paragraphs = self.docstore.paragraphs(pid for pid, _ in ranked)
+        articles = self.docstore.articles({p.article_id for p in paragraphs.values()})
+        ok = {aid for aid, a in articles.items() if filters.accepts(a)}
+        return [
+            (pid, s) for pid, s in ranked if pid in paragraphs and paragraphs[pid].article_id in ok
+        ]
 
     def _group(
         self,
         fused: list[tuple[int, float]],
         kw: list[tuple[int, float]],
         dense: list[tuple[int, float]],
-        k: int,
+        k: int | None,
     ) -> list[ArticleHit]:
+        """Paragraphs grouped by article, best first; ``k`` None: every article retrieved."""
         kw_pos = {pid: (rank, score) for rank, (pid, score) in enumerate(kw, start=1)}
         dense_pos = {pid: (rank, score) for rank, (pid, score) in enumerate(dense, start=1)}
         paragraphs = self.docstore.paragraphs(pid for pid, _ in fused)
@@ -202,8 +256,10 @@ class Searcher:
             group = per_article.setdefault(p.article_id, [])
             if len(group) < self.config.paragraphs_per_hit:
                 group.append(hit)
-            if len(per_article) >= k and all(
-                len(g) >= self.config.paragraphs_per_hit for g in per_article.values()
+            if (
+                k is not None
+                and len(per_article) >= k
+                and all(len(g) >= self.config.paragraphs_per_hit for g in per_article.values())
             ):
                 break
 
@@ -224,6 +280,8 @@ class Searcher:
                     source=a.source if a else "",
                     url=a.url if a else "",
                     category=a.category if a else "",
+                    story_id=(a.story_id if a else "") or aid,
+                    story_note=a.story_note if a else "",
                 )
             )
         return out

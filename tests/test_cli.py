@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,71 @@ def test_console_script_in_a_new_process(cli_index):
         [str(exe), "query", "  "], capture_output=True, text=True, env=env, timeout=300
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
+@pytest.fixture(scope="module")
+def cli_seeds(tmp_path_factory) -> Path:
+    from conftest import SEEDS, require_shared
+
+    seeds = require_shared(SEEDS)
+    index_dir = tmp_path_factory.mktemp("cli_seeds") / "ix"
+    result = run("index", seeds, "--index-dir", index_dir, "--json", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["stories"] == 1
+    return index_dir
+
+
+def test_seed_story_is_one_hit_with_also_in(cli_seeds):
+    result = run("query", "security guarantees", "-i", cli_seeds, "--json")
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)["hits"]
+    assert len(hits) == 1
+    assert {hits[0]["article_id"], hits[0]["also_in"][0]["article_id"]} == {
+        "000_3a0db134eaffab2c.txt",
+        "002_7b18e98d13cef019.txt",
+    }
+    text = run("query", "security guarantees", "-i", cli_seeds)
+    assert text.exit_code == 0
+    also = next(line for line in text.stdout.splitlines() if "also in:" in line)
+    other = {"000_3a0db134eaffab2c.txt", "002_7b18e98d13cef019.txt"} - {hits[0]["article_id"]}
+    assert other.pop() in also
+    both = json.loads(
+        run("query", "security guarantees", "-i", cli_seeds, "--no-collapse", "--json").stdout
+    )
+    assert len(both["hits"]) == 2 and both["collapse"] is False
+
+
+def test_explain_shows_ranks_scores_and_story_link(cli_seeds):
+    result = run("query", "security guarantees", "-i", cli_seeds, "--explain")
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.stdout.split())
+    assert re.search(
+        r"explain ¶\d+: keyword #1 \(\d+\.\d+\) · vector #\d+ \(0\.\d+\) · fused 0\.\d+", out
+    )
+    assert "rewrite: paragraphs align at" in out
+
+
+def test_filters_on_the_command_line(demo_index):
+    cli_index = demo_index
+    result = run("query", "security guarantees", "-i", cli_index, "--category", "sport", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert len(data["hits"]) == 4 and {h["category"] for h in data["hits"]} == {"sport"}
+    assert data["filters"]["category"] == ["sport"]
+    dated = run(
+        "query", "vote", "-i", cli_index, "--since", "2026-07-01", "--until", "2026-12-31", "--json"
+    )
+    dates = [h["date"] for h in json.loads(dated.stdout)["hits"]]
+    assert dates and all("2026-07-01" <= d <= "2026-12-31" for d in dates)
+    bad = run("query", "vote", "-i", cli_index, "--until", "someday")
+    assert bad.exit_code == 2 and bad.stderr.startswith("error:") and "until" in bad.stderr
+
+
+def test_snippet_highlighting_in_the_terminal():
+    from newsearch.cli.main import _marked
+    from newsearch.search.snippets import make_snippet, query_stems
+
+    snippet = make_snippet("Guarantees of security were sought.", query_stems("guarantee secure"))
+    text = _marked(snippet)
+    styled = sorted((s.start, s.end) for s in text.spans if "bold" in str(s.style))
+    assert [snippet.text[a:b] for a, b in styled] == ["Guarantees", "security"]

@@ -1,0 +1,272 @@
+"""Story clusters: the copies and rewrites of one news story share a story id.
+
+Wire stories are republished by many outlets, sometimes verbatim, often rewritten sentence by
+sentence. Two signals decide whether two articles tell the same story:
+
+1. **Words** (MinHash/LSH over word shingles, ``datasketch``). A shingle is one stemmed content
+   word (Whoosh's StemmingAnalyzer, the keyword index's analyzer, so stopwords are gone). Longer
+   shingles were measured and rejected: a rewrite keeps the words of a story but not their
+   order, so the two seed articles share 31% of their words but only 9% of their word pairs,
+   which is what unrelated BBC articles on one topic share too (see BENCHMARKS.md). LSH finds
+   the candidate pairs cheaply; the exact Jaccard of the word sets is then computed for them.
+   At ``copy_jaccard`` or more the two are copies (verbatim, new headline, light edits).
+2. **Meaning**, for the candidates below that: a rewrite says the same thing paragraph by
+   paragraph, so each paragraph of one has a near paraphrase in the other. ``alignment`` is the
+   mean, over the paragraphs of the shorter article, of the best cosine to a paragraph of the
+   other. Two articles on one topic that report different events share the topic words but not
+   the paragraphs. The vectors are of the paragraphs alone, not the index's vectors (those
+   carry the headline, and two outlets' headlines differ: with them the seeds align at 0.76,
+   without at 0.87); they go through the embedding cache, and only the articles of candidate
+   pairs in the rewrite range are encoded.
+
+Clusters are the connected components of the accepted pairs; a story id is the smallest
+article id in its cluster, so it is stable across rebuilds of the same corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .articles import Article
+
+#: Candidates whose word sets overlap at least this much (Jaccard) are compared further.
+LSH_THRESHOLD = 0.2
+#: Word-set Jaccard at which two articles are copies, whatever their vectors say. At 0.6 the
+#: BBC corpus links before/after reports of one event ("Levy tipped for prize" and "Levy takes
+#: prize", 0.63, alignment 0.70); from 0.7 up the pairs are re-posts and updates of one report.
+COPY_JACCARD = 0.7
+#: Paragraph alignment (mean best cosine) at which a candidate pair is a rewrite of one story.
+REWRITE_ALIGNMENT = 0.8
+#: Rewrites must still share this much vocabulary: the alignment alone would merge two
+#: articles that merely use the same stock phrases.
+REWRITE_MIN_JACCARD = 0.2
+#: LSH at a low threshold lets through many pairs far below it (news articles share ~10% of
+#: their words at random); the MinHash estimate (std. error ~0.04 at 128 permutations) drops
+#: those before the exact comparison, with a margin so no pair near the threshold is lost.
+ESTIMATE_MARGIN = 0.1
+
+
+@dataclass(frozen=True)
+class StoryConfig:
+    """Thresholds chosen by measurement on the BBC corpus (``bench/story_threshold.py``)."""
+
+    num_perm: int = 128
+    lsh_threshold: float = LSH_THRESHOLD
+    copy_jaccard: float = COPY_JACCARD
+    rewrite_alignment: float = REWRITE_ALIGNMENT
+    rewrite_min_jaccard: float = REWRITE_MIN_JACCARD
+
+
+@dataclass(frozen=True)
+class PairScore:
+    """How alike two articles (by index in the input list) are, and whether that is a story."""
+
+    a: int
+    b: int
+    jaccard: float
+    alignment: float | None
+    same_story: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class StoryAssignment:
+    """``story_ids[i]`` is the story of article i; ``notes[i]`` names the article it is most
+    alike in its story and why they are one story ('' for an article alone)."""
+
+    story_ids: list[str]
+    notes: list[str]
+    pairs: list[PairScore]
+
+    @property
+    def clusters(self) -> int:
+        return len(set(self.story_ids))
+
+
+_ANALYZER = None
+
+
+def _analyzer():
+    global _ANALYZER
+    if _ANALYZER is None:
+        from whoosh.analysis import StemmingAnalyzer
+
+        _ANALYZER = StemmingAnalyzer()
+    return _ANALYZER
+
+
+def word_shingles(article: Article) -> set[str]:
+    """The stemmed content words of headline and body (1-word shingles, see module doc)."""
+    text = " ".join([article.title, *(p.full_text for p in article.paragraphs)])
+    return {t.text for t in _analyzer()(text)}
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
+
+
+def alignment(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over the paragraphs of the shorter article of its best cosine in the other one.
+
+    Rows are unit-length paragraph vectors. Measured from the shorter side so that a brief
+    rewrite of a long report (or an article with an extra summary paragraph) still aligns.
+    """
+    if len(a) == 0 or len(b) == 0:
+        return 0.0
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    sims = short @ long_.T
+    return float(sims.max(axis=1).mean())
+
+
+def candidate_pairs(shingles: Sequence[set[str]], config: StoryConfig) -> list[tuple[int, int]]:
+    """Pairs whose estimated word-set Jaccard reaches ``lsh_threshold`` (MinHash LSH)."""
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=config.lsh_threshold, num_perm=config.num_perm)
+    hashes: list[MinHash] = []
+    for i, words in enumerate(shingles):
+        m = MinHash(num_perm=config.num_perm, seed=1)
+        m.update_batch([w.encode("utf-8") for w in sorted(words)])
+        hashes.append(m)
+        if words:
+            lsh.insert(i, m)
+    pairs: set[tuple[int, int]] = set()
+    floor = config.lsh_threshold - ESTIMATE_MARGIN
+    for i, m in enumerate(hashes):
+        if not shingles[i]:
+            continue
+        for j in lsh.query(m):
+            if j > i and m.jaccard(hashes[j]) >= floor:
+                pairs.add((i, j))
+    return sorted(pairs)
+
+
+def score_pair(
+    i: int,
+    j: int,
+    shingles: Sequence[set[str]],
+    vectors: Sequence[np.ndarray] | None,
+    config: StoryConfig,
+) -> PairScore:
+    """Decide one candidate pair: copy by words, rewrite by aligned paragraphs, or neither."""
+    jac = jaccard(shingles[i], shingles[j])
+    if jac >= config.copy_jaccard:
+        return PairScore(i, j, jac, None, True, f"copy: {jac:.0%} of words shared")
+    if vectors is None:
+        return PairScore(i, j, jac, None, False, "")
+    ali = alignment(vectors[i], vectors[j])
+    same = jac >= config.rewrite_min_jaccard and ali >= config.rewrite_alignment
+    reason = (
+        f"rewrite: paragraphs align at {ali:.2f} (cosine), {jac:.0%} of words shared"
+        if same
+        else ""
+    )
+    return PairScore(i, j, jac, ali, same, reason)
+
+
+#: Encodes texts into unit vectors, one row per text (the builder's cached embedder).
+Encode = Callable[[list[str]], np.ndarray]
+
+
+def paragraph_texts(article: Article) -> list[str]:
+    return [p.full_text for p in article.paragraphs]
+
+
+def assign_stories(
+    articles: Sequence[Article],
+    encode: Encode | None = None,
+    config: StoryConfig | None = None,
+) -> StoryAssignment:
+    """Story id for every article. Without ``encode`` only copies (by words) are clustered."""
+    config = config or StoryConfig()
+    shingles = [word_shingles(a) for a in articles]
+    cands = candidate_pairs(shingles, config)
+    vectors: list[np.ndarray] | None = None
+    if encode is not None:
+        vectors = encode_candidates(articles, shingles, cands, encode, config)
+    pairs = [score_pair(i, j, shingles, vectors, config) for i, j in cands]
+
+    parent = list(range(len(articles)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    links: dict[int, PairScore] = {}
+    for p in pairs:
+        if p.same_story:
+            parent[find(p.a)] = find(p.b)
+            for x in (p.a, p.b):
+                best = links.get(x)
+                if best is None or p.jaccard > best.jaccard:
+                    links[x] = p
+
+    members: dict[int, list[int]] = {}
+    for i in range(len(articles)):
+        members.setdefault(find(i), []).append(i)
+    story_ids = [""] * len(articles)
+    notes = [""] * len(articles)
+    for group in members.values():
+        sid = min(articles[i].id for i in group)
+        for i in group:
+            story_ids[i] = sid
+            p = links.get(i)
+            if p is not None:
+                other = articles[p.b if p.a == i else p.a].id
+                notes[i] = f"{p.reason} with {other}"
+    return StoryAssignment(story_ids, notes, pairs)
+
+
+def encode_candidates(
+    articles: Sequence[Article],
+    shingles: Sequence[set[str]],
+    pairs: Sequence[tuple[int, int]],
+    encode: Encode,
+    config: StoryConfig,
+) -> list[np.ndarray]:
+    """Paragraph vectors of the articles whose pairs the words alone do not settle (empty
+    arrays for the others)."""
+    need = sorted(
+        {
+            x
+            for i, j in pairs
+            if config.rewrite_min_jaccard <= jaccard(shingles[i], shingles[j]) < config.copy_jaccard
+            for x in (i, j)
+        }
+    )
+    texts = [t for i in need for t in paragraph_texts(articles[i])]
+    matrix = encode(texts) if texts else np.zeros((0, 0), np.float32)
+    out = [np.zeros((0, 0), np.float32) for _ in articles]
+    row = 0
+    for i in need:
+        n = len(articles[i].paragraphs)
+        out[i] = matrix[row : row + n]
+        row += n
+    return out
+
+
+def write_stories(
+    docstore_path: Path,
+    articles: Sequence[Article],
+    encode: Encode | None,
+    config: StoryConfig | None = None,
+) -> StoryAssignment:
+    """Cluster ``articles`` and record each one's story id and note in the docstore."""
+    from .docstore import DocstoreWriter
+
+    result = assign_stories(articles, encode, config)
+    writer = DocstoreWriter(docstore_path)
+    try:
+        writer.set_stories(
+            zip((a.id for a in articles), result.story_ids, result.notes, strict=True)
+        )
+    finally:
+        writer.close()
+    return result

@@ -1,0 +1,122 @@
+"""Snippets: a hit's paragraph with the query's words marked, trimmed around them if long.
+
+Matching is by stem with the keyword index's own analyzer (Whoosh ``StemmingAnalyzer``), so a
+query for "guarantee" marks "guarantees" and "Guaranteed" exactly where BM25 found them, while
+the marks themselves cover the words as written in the article. Offsets are character offsets
+into ``Snippet.text`` (Python string indices), which is what the JSON output carries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .results import ArticleHit
+
+#: Paragraphs longer than this are cut to a window of about this many characters.
+MAX_CHARS = 300
+#: When trimming, how much text to keep before the first match of the window.
+LEAD_CHARS = 60
+ELLIPSIS = "…"
+
+
+@dataclass(frozen=True)
+class Match:
+    """One marked word: ``text[start:end]`` of the snippet, as written in the article."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """What a hit shows of a paragraph.
+
+    ``text`` may begin and/or end with an ellipsis where it was trimmed; ``start``/``end`` say
+    which part of the paragraph (``context + ' ' + text``) it shows, without the ellipses.
+    """
+
+    text: str
+    matches: list[Match] = field(default_factory=list)
+    start: int = 0
+    end: int = 0
+    trimmed: bool = False
+
+
+@lru_cache(maxsize=1)
+def _analyzer():
+    from whoosh.analysis import StemmingAnalyzer
+
+    return StemmingAnalyzer()
+
+
+def query_stems(query: str) -> frozenset[str]:
+    """The stems the keyword index searches for (stopwords dropped, quotes ignored)."""
+    return frozenset(t.text for t in _analyzer()(query.replace('"', " ")))
+
+
+def find_matches(text: str, stems: frozenset[str]) -> list[Match]:
+    """Every word of ``text`` whose stem is one of ``stems``, as character spans of ``text``."""
+    if not stems:
+        return []
+    return [
+        Match(t.startchar, t.endchar)
+        for t in _analyzer()(text, chars=True)
+        if t.text in stems and t.endchar > t.startchar
+    ]
+
+
+def _window(text: str, matches: list[Match], max_chars: int) -> tuple[int, int]:
+    """The ``max_chars`` window holding the most matches, snapped to word boundaries."""
+    if not matches:
+        start = 0
+    else:
+        best, start = -1, 0
+        for m in matches:
+            s = max(0, m.start - LEAD_CHARS)
+            count = sum(1 for x in matches if x.start >= s and x.end <= s + max_chars)
+            if count > best:
+                best, start = count, s
+    end = min(len(text), start + max_chars)
+    if end - start < max_chars:  # near the end: use the room for more lead
+        start = max(0, end - max_chars)
+    # Widen to whole words (by at most a word each side) rather than cut one, or a mark.
+    if start > 0 and not text[start - 1].isspace():
+        start = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1
+    if end < len(text) and not text[end].isspace():
+        nxt = text.find(" ", end)
+        end = nxt if nxt != -1 else len(text)
+    return start, end
+
+
+def make_snippet(text: str, stems: frozenset[str], max_chars: int = MAX_CHARS) -> Snippet:
+    """Mark the query's words in ``text``; trim long text to the window with most marks."""
+    matches = find_matches(text, stems)
+    if len(text) <= max_chars:
+        return Snippet(text, matches, 0, len(text), False)
+    start, end = _window(text, matches, max_chars)
+    prefix = ELLIPSIS + " " if start > 0 else ""
+    suffix = " " + ELLIPSIS if end < len(text) else ""
+    shift = len(prefix) - start
+    kept = [
+        Match(m.start + shift, m.end + shift) for m in matches if m.start >= start and m.end <= end
+    ]
+    return Snippet(prefix + text[start:end] + suffix, kept, start, end, True)
+
+
+def with_snippets(hits: list[ArticleHit], query: str) -> list[ArticleHit]:
+    """The hits with a snippet on each paragraph (dense-only paragraphs get one without
+    marks: the reader still sees why the hit is there)."""
+    stems = query_stems(query)
+    out = []
+    for hit in hits:
+        paragraphs = [
+            replace(
+                p, snippet=make_snippet(f"{p.context} {p.text}" if p.context else p.text, stems)
+            )
+            for p in hit.paragraphs
+        ]
+        out.append(replace(hit, paragraphs=paragraphs))
+    return out

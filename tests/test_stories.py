@@ -1,0 +1,127 @@
+"""Story clustering on real text with the real model: copies merge, same-topic news does not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import DEMO, SEEDS, require_shared
+
+from newsearch.indexer import read_articles
+from newsearch.indexer.stories import (
+    StoryConfig,
+    assign_stories,
+    paragraph_texts,
+    score_pair,
+    word_shingles,
+)
+
+BANK = DEMO / "business" / "2026-03-19-central-bank-holds-interest-rates.txt"
+
+#: Same topic (a central bank, rates, inflation, mortgages, the committee's vote), another
+#: event: a rate rise by a different bank. Must never join the demo article's story.
+SAME_TOPIC_OTHER_EVENT = """Reserve bank raises interest rates to 5.25% to fight inflation
+
+The reserve bank raised its main interest rate by half a point to 5.25 percent on Tuesday, its
+third increase this year, as inflation climbed to its highest level in a decade. The move was
+larger than most economists had expected.
+
+Consumer prices rose 7.4 percent in the year to September, driven by energy and food costs.
+The bank said services inflation and wage growth showed that price pressures were spreading.
+
+"We will do what is necessary to bring inflation back to target," governor Marcus Hale told
+reporters. "Acting late would mean acting harder later."
+
+All nine members of the monetary policy committee voted for a rise, though three argued for a
+smaller step. The currency strengthened after the announcement and government bond yields rose.
+
+Homeowners on variable mortgages will see monthly payments rise at once. Builders warned that
+higher borrowing costs would slow construction, and retailers said spending was already weak.
+"""
+
+
+def _edited(text: str) -> str:
+    """A light edit: a few words changed, one paragraph dropped, a sentence added."""
+    paragraphs = text.split("\n\n")
+    del paragraphs[4]  # the business groups' reaction
+    edited = "\n\n".join(paragraphs)
+    edited = edited.replace("on Thursday", "this week").replace("widely predicted", "forecast")
+    edited = edited.replace("Economists now expect", "Most analysts now expect")
+    return edited + "\n\nThe next rate decision is due in six weeks.\n"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("stories")
+    original = BANK.read_text(encoding="utf-8")
+    _head, body = original.split("\n", 1)
+    (root / "a-original.txt").write_text(original, encoding="utf-8")
+    (root / "b-exact-copy.txt").write_text(original, encoding="utf-8")
+    new_head = "Rates on hold: bank waits for more evidence that inflation is beaten"
+    (root / "c-new-headline.txt").write_text(f"{new_head}\n{body}", encoding="utf-8")
+    (root / "d-edited.txt").write_text(_edited(original), encoding="utf-8")
+    (root / "e-same-topic.txt").write_text(SAME_TOPIC_OTHER_EVENT, encoding="utf-8")
+    return root
+
+
+def stories_of(paths, encode=None) -> dict[str, str]:
+    articles = read_articles(paths).articles
+    result = assign_stories(articles, encode)
+    return {a.id: s for a, s in zip(articles, result.story_ids, strict=True)}
+
+
+def test_copies_merge_and_same_topic_article_stays_apart(corpus, embedder):
+    stories = stories_of([corpus], embedder.encode)
+    original = stories["a-original.txt"]
+    assert original == "a-original.txt"  # the smallest id names the story
+    for copy in ("b-exact-copy.txt", "c-new-headline.txt", "d-edited.txt"):
+        assert stories[copy] == original, copy
+    assert stories["e-same-topic.txt"] == "e-same-topic.txt"
+
+
+def test_same_topic_article_is_rejected_by_alignment_not_by_words(corpus, embedder):
+    """The negative case must be hard: it shares enough of the topic's words to reach the
+    vector check, and is only kept apart because its paragraphs say other things."""
+    articles = {a.id: a for a in read_articles([corpus]).articles}
+    pair = [articles["a-original.txt"], articles["e-same-topic.txt"]]
+    shingles = [word_shingles(a) for a in pair]
+    vectors = [embedder.encode(paragraph_texts(a)) for a in pair]
+    config = StoryConfig()
+    score = score_pair(0, 1, shingles, vectors, config)
+    assert config.rewrite_min_jaccard <= score.jaccard < config.copy_jaccard
+    assert score.alignment is not None and score.alignment < config.rewrite_alignment
+    assert not score.same_story and score.reason == ""
+    # The edited copy, by contrast, passes on both counts or as a copy.
+    edited = articles["d-edited.txt"]
+    shingles[1], vectors[1] = word_shingles(edited), embedder.encode(paragraph_texts(edited))
+    assert score_pair(0, 1, shingles, vectors, config).same_story
+
+
+def test_without_vectors_only_word_copies_merge(corpus):
+    stories = stories_of([corpus])
+    assert stories["b-exact-copy.txt"] == stories["c-new-headline.txt"] == "a-original.txt"
+    assert stories["e-same-topic.txt"] == "e-same-topic.txt"
+
+
+def test_notes_say_why(corpus, embedder):
+    articles = read_articles([corpus]).articles
+    result = assign_stories(articles, embedder.encode)
+    notes = dict(zip((a.id for a in articles), result.notes, strict=True))
+    assert notes["b-exact-copy.txt"].startswith("copy: 100% of words shared with")
+    assert notes["e-same-topic.txt"] == ""
+
+
+def test_seed_rewrites_are_one_story(embedder):
+    """Two outlets' rewrites share a third of their words (not enough for a copy) but align
+    paragraph by paragraph."""
+    stories = stories_of([require_shared(SEEDS)], embedder.encode)
+    assert len(set(stories.values())) == 1
+
+
+def test_demo_has_exactly_one_syndicated_pair(embedder):
+    stories = stories_of([DEMO], embedder.encode)
+    merged = {a for a, s in stories.items() if list(stories.values()).count(s) > 1}
+    assert merged == {
+        "business/2026-05-02-harbour-rail-strike-coastal-herald.txt",
+        "business/2026-05-02-harbour-rail-strike-daily-ledger.txt",
+    }

@@ -29,7 +29,7 @@ from newsearch.indexer.layout import (
 )
 from newsearch.indexer.vectors import VectorIndex
 
-from .fusion import DEFAULT_RRF_K, rrf
+from .fusion import Fusion
 from .results import ArticleHit, ParagraphHit, SearchResults
 
 Mode = Literal["hybrid", "bm25", "dense"]
@@ -42,10 +42,11 @@ MAX_QUERY_CHARS = 2000
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Query-time knobs. ``candidates`` paragraphs are taken from each single searcher."""
+    """Query-time knobs. ``candidates`` paragraphs are taken from each single searcher (more
+    when that many do not fill ``k`` articles); ``fusion`` is the default way to merge them."""
 
     candidates: int = 100
-    rrf_k: float = DEFAULT_RRF_K
+    fusion: Fusion = field(default_factory=Fusion)
     paragraphs_per_hit: int = 2
     keyword: KeywordConfig = field(default_factory=KeywordConfig)
 
@@ -99,13 +100,24 @@ class Searcher:
         return self.keyword.search(query, limit)
 
     def dense_search(self, query: str, limit: int) -> list[tuple[int, float]]:
-        hits = self.vectors.search(self.encode_query(query), limit)
-        return [(h.pid, h.score) for h in hits]
+        return self._dense(self.encode_query(query), limit)
+
+    def _dense(self, qvec: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        return [(h.pid, h.score) for h in self.vectors.search(qvec, limit)]
 
     # -- hybrid ---------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 10, mode: Mode | str = "hybrid") -> SearchResults:
-        """Top ``k`` articles for ``query``, each scored by its best paragraph."""
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        mode: Mode | str = "hybrid",
+        fusion: Fusion | None = None,
+    ) -> SearchResults:
+        """Top ``k`` articles for ``query``, each scored by its best paragraph.
+
+        ``fusion`` overrides the configured way hybrid mode merges its two lists.
+        """
         started = time.perf_counter()
         query = _clean_query(query)
         if mode not in MODES:
@@ -113,19 +125,24 @@ class Searcher:
         if not isinstance(k, int) or k < 1:
             raise QueryError(f"k must be a positive whole number, got {k!r}")
         k = min(k, MAX_K)
-        limit = min(max(self.config.candidates, 5 * k), max(1, self.meta.paragraphs))
-
-        kw = self.keyword_search(query, limit) if mode in ("hybrid", "bm25") else []
-        dense = self.dense_search(query, limit) if mode in ("hybrid", "dense") else []
-
-        if mode == "bm25":
-            fused = kw
-        elif mode == "dense":
-            fused = dense
-        else:
-            fused = rrf([[p for p, _ in kw], [p for p, _ in dense]], k=self.config.rrf_k)
-
-        hits = self._group(fused, kw, dense, k)
+        fusion = fusion or self.config.fusion
+        total = max(1, self.meta.paragraphs)
+        limit = min(max(self.config.candidates, k), total)
+        qvec = self.encode_query(query) if mode in ("hybrid", "dense") else None
+        while True:
+            kw = self.keyword_search(query, limit) if mode in ("hybrid", "bm25") else []
+            dense = self._dense(qvec, limit) if qvec is not None else []
+            if mode == "bm25":
+                fused = kw
+            elif mode == "dense":
+                fused = dense
+            else:
+                fused = fusion.fuse(kw, dense)
+            hits = self._group(fused, kw, dense, k)
+            # Articles with many matching paragraphs can leave fewer than k articles: dig deeper.
+            if len(hits) >= k or limit >= total:
+                break
+            limit = min(limit * 4, total)
         took = (time.perf_counter() - started) * 1000
         return SearchResults(query=query, mode=mode, k=k, hits=hits, took_ms=round(took, 2))
 

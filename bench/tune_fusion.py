@@ -27,9 +27,11 @@ from newsearch.search.evaluate import load_beir, ranking_to_run, score_run
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bm25_replica import BM25Replica
+from markdown_section import write_section
 
 Hits = list[tuple[int, float]]
 RUN_DEPTH = 100
+LOADAVG = Path("/proc/loadavg")
 
 
 def articles_by_best_paragraph(fused: Hits, article_of: dict[int, str]) -> list[str]:
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--title-boost", type=float, nargs="+", default=[0.0, 0.25, 0.5, 1.0])
     ap.add_argument("--depths", type=int, nargs="+", default=[100, 200, 500, 1000])
     ap.add_argument("--skip-dense", action="store_true", help="BM25 tables only.")
+    ap.add_argument("--write", action="store_true", help="Put the tables into BENCHMARKS.md.")
     ap.add_argument("--generation", type=Path, help="Read this generation folder (BM25 only).")
     args = ap.parse_args(argv)
     if args.split == "test":
@@ -155,7 +158,30 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     emit(lines)
     emit(["", f"best hybrid on {args.split}: {best[1]} at depth {best[2]}: nDCG@10 {best[0]:.4f}"])
-    emit(["", f"({time.perf_counter() - started:.0f}s)"])
+    emit(
+        [
+            "",
+            f"({time.perf_counter() - started:.0f}s, load {LOADAVG.read_text()[:14]})",
+        ]
+    )
+    if args.write:
+        command = "python bench/tune_fusion.py " + " ".join(
+            argv if argv is not None else sys.argv[1:]
+        )
+        write_section(
+            f"{args.dataset.name}-{args.split}-tuning",
+            "\n".join(
+                [
+                    f"## Tuning on BEIR {args.dataset.name} {args.split} qrels",
+                    "",
+                    "```",
+                    f".venv/bin/{command}",
+                    "```",
+                    "",
+                    *out,
+                ]
+            ),
+        )
     return 0
 
 

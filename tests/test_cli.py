@@ -117,3 +117,20 @@ def test_console_script_in_a_new_process(cli_index):
         [str(exe), "query", "  "], capture_output=True, text=True, env=env, timeout=300
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error:")
+
+
+def test_query_fusion_options(cli_index):
+    args = ["query", "security guarantees", "-k", "3", "-i", cli_index, "--json"]
+    keyword_only = run(*args, "--fusion", "convex", "--alpha", "0")
+    bm25 = run(*args, "--mode", "bm25")
+    assert keyword_only.exit_code == 0 and bm25.exit_code == 0, keyword_only.output
+    ids = [h["article_id"] for h in json.loads(keyword_only.stdout)["hits"]]
+    bm25_ids = [h["article_id"] for h in json.loads(bm25.stdout)["hits"]]
+    # alpha=0 ranks by BM25 alone; dense-only hits (BM25 score floor) can only come after.
+    assert bm25_ids and ids[: len(bm25_ids)] == bm25_ids
+    rrf = json.loads(run(*args, "--fusion", "rrf", "--rrf-k", "0").stdout)
+    assert rrf["hits"][0]["score"] > 0.5  # 1/(0 + 1) + ... : k=0 took effect, not 60
+    for bad in (["--fusion", "max"], ["--alpha", "1.5"], ["--norm", "rank"]):
+        result = run(*args, *bad)
+        assert result.exit_code == 2 and "error:" in result.output, bad
+        assert "Traceback" not in result.output

@@ -43,9 +43,10 @@ MAX_QUERY_CHARS = 2000
 @dataclass(frozen=True)
 class SearchConfig:
     """Query-time knobs. ``candidates`` paragraphs are taken from each single searcher (more
-    when that many do not fill ``k`` articles); ``fusion`` is the default way to merge them."""
+    when that many do not fill ``k`` articles); ``fusion`` is the default way to merge them.
+    Deeper lists help min-max fusion (a truer minimum); 1000 was best on SciFact train."""
 
-    candidates: int = 100
+    candidates: int = 1000
     fusion: Fusion = field(default_factory=Fusion)
     paragraphs_per_hit: int = 2
     keyword: KeywordConfig = field(default_factory=KeywordConfig)

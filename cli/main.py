@@ -46,6 +46,17 @@ ModelOpt = Annotated[
     typer.Option("--model", help="A local sentence-transformers model folder (default: bundled)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+FusionOpt = Annotated[
+    str | None, typer.Option("--fusion", help="Hybrid merge: rrf or convex (default: tuned).")
+]
+AlphaOpt = Annotated[
+    float | None,
+    typer.Option("--alpha", help="convex: weight of the dense scores (0 = BM25 only, 1 = dense)."),
+]
+RrfKOpt = Annotated[float | None, typer.Option("--rrf-k", help="rrf: the k in 1/(k + rank).")]
+NormOpt = Annotated[
+    str | None, typer.Option("--norm", help="convex: score normalization, minmax or zscore.")
+]
 
 
 @contextlib.contextmanager
@@ -253,6 +264,10 @@ def query(
     mode: Annotated[str, typer.Option(help="hybrid, bm25 or dense.")] = "hybrid",
     index_dir: IndexDir = Path(DEFAULT_INDEX_DIR),
     model: ModelOpt = None,
+    fusion: FusionOpt = None,
+    alpha: AlphaOpt = None,
+    rrf_k: RrfKOpt = None,
+    norm: NormOpt = None,
     as_json: JsonOpt = False,
     collapse: Annotated[
         bool, typer.Option(help="One hit per story (copies listed as 'also in').")
@@ -283,12 +298,35 @@ def query(
 
             raise QueryError(f"-k must be at least 1, got {k}")
         filters = Filter.make(source=source, category=category, since=since, until=until)
+        chosen = _fusion(fusion, alpha, rrf_k, norm)
         with Searcher(index_dir, model_path=model) as searcher:
-            results = searcher.search(text, k=k, mode=mode, filters=filters, collapse=collapse)
+            results = searcher.search(
+                text, k=k, mode=mode, filters=filters, collapse=collapse, fusion=chosen
+            )
         if as_json:
             print(json.dumps(results.to_dict(), ensure_ascii=False))
             return
         _print_results(results, explain)
+
+
+def _fusion(method: str | None, alpha: float | None, rrf_k: float | None, norm: str | None) -> Any:
+    """A Fusion from the options given, the tuned defaults filling the rest (None: all default)."""
+    from dataclasses import replace
+
+    from newsearch.indexer.errors import QueryError
+    from newsearch.search import Fusion
+
+    given = {
+        name: value
+        for name, value in (("method", method), ("alpha", alpha), ("rrf_k", rrf_k), ("norm", norm))
+        if value is not None
+    }
+    if not given:
+        return None
+    try:
+        return replace(Fusion(), **given)
+    except ValueError as exc:
+        raise QueryError(str(exc)) from None
 
 
 def _marked(snippet: Any) -> Any:
@@ -420,6 +458,74 @@ def _print_stale(stale: dict[str, Any]) -> None:
         out.print(f"{'':>17}{sign} {escape(rel)}")
     if len(files) > 20:
         out.print(f"{'':>17}… and {len(files) - 20} more")
+
+
+@app.command("eval")
+def eval_(
+    dataset: Annotated[
+        Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
+    ],
+    split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv to score.")] = "test",
+    index_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--index-dir", "-i", help="Index of the corpus (default: index_data/eval-<name>)."
+        ),
+    ] = None,
+    modes: Annotated[
+        list[str] | None, typer.Option("--mode", help="Modes to score (default: all three).")
+    ] = None,
+    fusion: FusionOpt = None,
+    alpha: AlphaOpt = None,
+    rrf_k: RrfKOpt = None,
+    norm: NormOpt = None,
+    headline: Annotated[
+        bool | None,
+        typer.Option(help="When building: embed each paragraph with its headline (default yes)."),
+    ] = None,
+    rebuild: Annotated[bool, typer.Option(help="Rebuild the index even if it exists.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score bm25, dense and hybrid on a BEIR dataset: nDCG@10, Recall@100, MRR@10."""
+    with user_errors():
+        import time
+
+        from newsearch.indexer import BuildOptions
+        from newsearch.search import Searcher
+        from newsearch.search.evaluate import ensure_index, evaluate, load_beir
+
+        started = time.perf_counter()
+        data = load_beir(dataset, split)
+        chosen = _fusion(fusion, alpha, rrf_k, norm)
+        index_dir = index_dir or Path("index_data") / f"eval-{dataset.resolve().name}"
+        options = BuildOptions(embed_headline=headline) if headline is not None else None
+        bars = BarProgress(enabled=not quiet and not as_json)
+        try:
+            ensure_index(data, index_dir, options, rebuild=rebuild, progress=bars)
+            with Searcher(index_dir) as searcher:
+                report = evaluate(searcher, data, modes or None, fusion=chosen, progress=bars)
+        finally:
+            bars.stop()
+        result = report.to_dict()
+        result["seconds"] = round(time.perf_counter() - started, 2)
+        if as_json:
+            print(json.dumps(result, ensure_ascii=False))
+            return
+        out.print(
+            f"[bold]{escape(data.root.name)}[/] {escape(split)}: {report.queries} queries, "
+            f"index {escape(str(index_dir))}"
+        )
+        out.print(f"{'mode':<8} {'nDCG@10':>8} {'R@100':>8} {'MRR@10':>8} {'seconds':>8}")
+        for row in report.results:
+            m = row.metrics
+            out.print(
+                f"{row.mode:<8} {m['ndcg@10']:>8.4f} {m['recall@100']:>8.4f} "
+                f"{m['mrr@10']:>8.4f} {row.seconds:>8.1f}"
+            )
+            if row.fusion:
+                out.print(f"[dim]  hybrid fusion: {escape(str(row.fusion))}[/]")
+        out.print(f"[dim]total {result['seconds']:.1f}s[/]")
 
 
 def main() -> None:

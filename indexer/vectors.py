@@ -116,17 +116,22 @@ class VectorIndex:
         """Best paragraphs by their best window, best first, at most ``limit`` paragraphs."""
         if limit <= 0 or self.ntotal == 0:
             return []
-        # Ask for extra windows: several windows of one long paragraph may crowd the top.
+        # Ask for extra windows: several windows of one long paragraph may crowd the top, and
+        # ask again for more until ``limit`` distinct paragraphs are found (or all are seen).
         k = min(self.ntotal, limit * 2 + 8)
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        scores, ids = self._index.search(q, k)
-        best: dict[int, float] = {}
-        for vid, score in zip(ids[0].tolist(), scores[0].tolist(), strict=True):
-            if vid < 0:
-                continue
-            pid = paragraph_of(vid)
-            if pid not in best:
-                best[pid] = score
+        while True:
+            scores, ids = self._index.search(q, k)
+            best: dict[int, float] = {}
+            for vid, score in zip(ids[0].tolist(), scores[0].tolist(), strict=True):
+                if vid < 0:
+                    continue
+                pid = paragraph_of(vid)
+                if pid not in best:
+                    best[pid] = score
+            if len(best) >= limit or k >= self.ntotal:
+                break
+            k = min(self.ntotal, k * 4)
         hits = [VectorHit(pid, s) for pid, s in best.items()]
         return hits[:limit]
 

@@ -7,16 +7,18 @@ for hit in searcher.search("security guarantees", k=5):
     print(hit.rank, hit.title, hit.best.text)
 """
 
-from .fusion import rrf
+from .fusion import Fusion, convex, rrf
 from .results import ArticleHit, ParagraphHit, SearchResults
 from .searcher import MODES, SearchConfig, Searcher
 
 __all__ = [
     "MODES",
     "ArticleHit",
+    "Fusion",
     "ParagraphHit",
     "SearchConfig",
     "SearchResults",
     "Searcher",
+    "convex",
     "rrf",
 ]

@@ -157,7 +157,7 @@ def test_explain_shows_ranks_scores_and_story_link(cli_seeds):
     assert result.exit_code == 0, result.output
     out = " ".join(result.stdout.split())
     assert re.search(
-        r"explain ¶\d+: keyword #1 \(\d+\.\d+\) · vector #\d+ \(0\.\d+\) · fused 0\.\d+", out
+        r"explain ¶\d+: keyword #\d+ \(\d+\.\d+\) · vector #\d+ \(0\.\d+\) · fused \d\.\d+", out
     )
     assert "rewrite: paragraphs align at" in out
 
@@ -186,3 +186,20 @@ def test_snippet_highlighting_in_the_terminal():
     text = _marked(snippet)
     styled = sorted((s.start, s.end) for s in text.spans if "bold" in str(s.style))
     assert [snippet.text[a:b] for a, b in styled] == ["Guarantees", "security"]
+
+
+def test_query_fusion_options(cli_index):
+    args = ["query", "security guarantees", "-k", "3", "-i", cli_index, "--json"]
+    keyword_only = run(*args, "--fusion", "convex", "--alpha", "0")
+    bm25 = run(*args, "--mode", "bm25")
+    assert keyword_only.exit_code == 0 and bm25.exit_code == 0, keyword_only.output
+    ids = [h["article_id"] for h in json.loads(keyword_only.stdout)["hits"]]
+    bm25_ids = [h["article_id"] for h in json.loads(bm25.stdout)["hits"]]
+    # alpha=0 ranks by BM25 alone; dense-only hits (BM25 score floor) can only come after.
+    assert bm25_ids and ids[: len(bm25_ids)] == bm25_ids
+    rrf = json.loads(run(*args, "--fusion", "rrf", "--rrf-k", "0").stdout)
+    assert rrf["hits"][0]["score"] > 0.5  # 1/(0 + 1) + ... : k=0 took effect, not 60
+    for bad in (["--fusion", "max"], ["--alpha", "1.5"], ["--norm", "rank"]):
+        result = run(*args, *bad)
+        assert result.exit_code == 2 and "error:" in result.output, bad
+        assert "Traceback" not in result.output

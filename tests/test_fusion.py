@@ -1,6 +1,6 @@
 import pytest
 
-from newsearch.search.fusion import rrf
+from newsearch.search.fusion import Fusion, convex, normalize, rrf
 
 
 def test_rrf_scores_are_sums_of_reciprocal_ranks():
@@ -30,3 +30,39 @@ def test_rrf_weights_and_validation():
     with pytest.raises(ValueError):
         rrf([["a"]], k=-1)
     assert rrf([]) == [] and rrf([[], []]) == []
+
+
+def test_normalize_minmax_and_zscore():
+    assert normalize([3.0, 2.0, 1.0]) == [1.0, 0.5, 0.0]
+    assert normalize([5.0, 5.0]) == [1.0, 1.0]
+    z = normalize([3.0, 2.0, 1.0], "zscore")
+    assert z[1] == pytest.approx(0.0) and z[0] == pytest.approx(-z[2]) and z[0] > 0
+    assert normalize([], "zscore") == []
+    with pytest.raises(ValueError):
+        normalize([1.0], "softmax")
+
+
+def test_convex_weights_normalized_scores_and_floors_missing_ids():
+    keyword = [("a", 10.0), ("b", 5.0), ("c", 0.0)]
+    dense = [("c", 0.9), ("d", 0.5), ("a", 0.1)]
+    fused = dict(convex([keyword, dense], [0.5, 0.5]))
+    assert fused["a"] == pytest.approx(0.5 * 1.0 + 0.5 * 0.0)
+    assert fused["c"] == pytest.approx(0.5 * 0.0 + 0.5 * 1.0)
+    # "b" was not retrieved by dense: it gets dense's floor (0 after min-max).
+    assert fused["b"] == pytest.approx(0.25)
+    assert fused["d"] == pytest.approx(0.5 * 0.0 + 0.5 * 0.5)
+
+
+def test_fusion_alpha_moves_from_keyword_to_dense():
+    keyword = [("kw", 9.0), ("both", 6.0), ("x", 1.0)]
+    dense = [("dn", 0.8), ("both", 0.75), ("y", 0.2)]
+    assert Fusion("convex", alpha=0.0).fuse(keyword, dense)[0][0] == "kw"
+    assert Fusion("convex", alpha=1.0).fuse(keyword, dense)[0][0] == "dn"
+    assert Fusion("convex", alpha=0.5, norm="zscore").fuse(keyword, dense)[0][0] == "both"
+    assert Fusion("rrf", rrf_k=60).fuse(keyword, dense)[0][0] == "both"
+
+
+def test_fusion_rejects_bad_settings():
+    for bad in ({"method": "max"}, {"alpha": 1.5}, {"rrf_k": -1}, {"norm": "rank"}):
+        with pytest.raises(ValueError):
+            Fusion(**bad)

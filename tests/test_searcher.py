@@ -8,7 +8,7 @@ import pytest
 
 from newsearch.indexer import IndexLayout
 from newsearch.indexer.errors import IndexNotFoundError, ModelError, QueryError
-from newsearch.search import Searcher
+from newsearch.search import Fusion, Searcher
 
 GUARANTEE_QUOTES = ("“greatly needed”", "“much needed”")
 RESOURCES = "preferential access to Ukraine’s"
@@ -37,10 +37,23 @@ def test_security_guarantees_quotes_of_both_outlets_in_top_3(seeds):
 
 
 def test_hybrid_hits_carry_both_ranks(seeds):
-    best = seeds.search("security guarantees", k=1).hits[0].best
+    rrf60 = Fusion("rrf", rrf_k=60)
+    best = seeds.search("security guarantees", k=1, fusion=rrf60).hits[0].best
     assert best.keyword_rank is not None and best.vector_rank is not None
     assert best.keyword_score > 0 and 0 < best.vector_score <= 1
     assert best.score == pytest.approx(1 / (60 + best.keyword_rank) + 1 / (60 + best.vector_rank))
+
+
+def test_fusion_is_chosen_per_query(seeds):
+    query = "security guarantees"
+    convex = seeds.search(query, k=2, fusion=Fusion("convex", alpha=0.5)).hits
+    # min-max puts each list in [0, 1]: the best paragraph of both lists scores near 1.
+    assert 0.5 < convex[0].score <= 1.0
+    only_bm25 = seeds.search(query, k=2, fusion=Fusion("convex", alpha=0.0)).hits
+    bm25 = seeds.search(query, k=2, mode="bm25").hits
+    assert [h.best.pid for h in only_bm25] == [h.best.pid for h in bm25]
+    rrf = seeds.search(query, k=2, fusion=Fusion("rrf", rrf_k=1)).hits
+    assert rrf[0].score <= 1.0 and rrf[0].score > 1 / 3
 
 
 def test_paraphrase_query_finds_the_resources_paragraph_by_meaning(seeds):
@@ -87,7 +100,12 @@ def test_demo_corpus_answers_news_questions(demo_index, embedder):
         strike = s.search("rail workers walk out at the port", k=2, collapse=False).hits
         strike = [h.article_id for h in strike]
         assert all("harbour-rail-strike" in a for a in strike)
-        assert "cup-final" in s.search("who won the football final", k=1).hits[0].article_id
+        football = "who won the football final"
+        # BM25 alone prefers the cycling race's "final stage" (it says "won" and "final"); the
+        # dense side knows football. RRF puts the cup final first; the tuned convex fusion has
+        # the two nearly tied (0.830 vs 0.829 on this corpus), so it must be in the top two.
+        assert "cup-final" in s.search(football, k=1, fusion=Fusion("rrf")).hits[0].article_id
+        assert any("cup-final" in h.article_id for h in s.search(football, k=2).hits)
 
 
 def test_many_threads_get_the_same_answers(seeds_index, embedder):

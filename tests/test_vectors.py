@@ -85,3 +85,20 @@ def test_hnsw_past_the_threshold_and_its_recall(tmp_path):
     assert np.mean(found) >= 0.95
     with pytest.raises(ValueError, match="kind"):
         write_index(tmp_path / "x.faiss", 32, ids, vecs, kind="ivf")
+
+
+def test_search_fills_the_limit_when_long_paragraphs_crowd_the_top(tmp_path):
+    """Ten paragraphs of 30 near-identical windows each: the first 2*limit+8 windows belong to
+    a few paragraphs only, yet ``limit`` paragraphs must come back."""
+    rng = np.random.default_rng(0)
+    base = unit(rng.normal(size=8))
+    ids, vecs = [], []
+    for pid in range(10):
+        for w in range(30):
+            ids.append(vector_id(pid, w))
+            vecs.append(unit(base + 0.01 * rng.normal(size=8) + 0.1 * pid * np.eye(8)[pid % 8]))
+    path = tmp_path / "v.faiss"
+    write_index(path, 8, np.array(ids), np.stack(vecs))
+    hits = VectorIndex(path, 8).search(base, 6)
+    assert len(hits) == 6 and len({h.pid for h in hits}) == 6
+    assert len(VectorIndex(path, 8).search(base, 50)) == 10

@@ -46,6 +46,12 @@ ModelOpt = Annotated[
     typer.Option("--model", help="A local sentence-transformers model folder (default: bundled)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+HeadlineOpt = Annotated[
+    bool, typer.Option(help="Embed each paragraph together with its article's headline.")
+]
+WaitOpt = Annotated[
+    float, typer.Option(help="Seconds to wait for another indexing process to finish.")
+]
 FusionOpt = Annotated[
     str | None, typer.Option("--fusion", help="Hybrid merge: rrf or convex (default: tuned).")
 ]
@@ -127,12 +133,8 @@ def index(
     ] = None,
     index_dir: IndexDir = Path(DEFAULT_INDEX_DIR),
     model: ModelOpt = None,
-    headline: Annotated[
-        bool, typer.Option(help="Embed each paragraph together with its article's headline.")
-    ] = True,
-    wait: Annotated[
-        float, typer.Option(help="Seconds to wait for another indexing process to finish.")
-    ] = 0.0,
+    headline: HeadlineOpt = True,
+    wait: WaitOpt = 0.0,
     device: Annotated[
         str, typer.Option(help="Encoder device: auto (a CUDA GPU if torch sees one), cpu, cuda.")
     ] = "auto",
@@ -224,15 +226,11 @@ def watch(
     ] = None,
     index_dir: IndexDir = Path(DEFAULT_INDEX_DIR),
     model: ModelOpt = None,
-    headline: Annotated[
-        bool, typer.Option(help="Embed each paragraph together with its article's headline.")
-    ] = True,
+    headline: HeadlineOpt = True,
     debounce: Annotated[
         float, typer.Option(help="Seconds of quiet to wait for before applying changes.")
     ] = 1.0,
-    wait: Annotated[
-        float, typer.Option(help="Seconds to wait for another indexing process to finish.")
-    ] = 60.0,
+    wait: WaitOpt = 60.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Follow folders and apply each burst of changes to the index as it happens (Ctrl-C stops)."""

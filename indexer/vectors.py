@@ -67,14 +67,7 @@ def write_index(
     else:
         raise ValueError(f"unknown vector index kind {kind!r}")
     index = faiss.IndexIDMap2(base)
-    if len(ids):
-        index.add_with_ids(
-            np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
-        )
-    tmp = path.with_suffix(".tmp")
-    faiss.write_index(index, str(tmp))
-    tmp.replace(path)
-    return index.ntotal
+    return _add_and_save(index, path, ids, vectors)
 
 
 class VectorIndex:
@@ -156,6 +149,14 @@ def apply_changes(
         drop = existing[np.isin(existing >> WINDOW_BITS, drop_pids)]
         if len(drop):
             index.remove_ids(np.ascontiguousarray(drop))
+    return _add_and_save(index, path, ids, vectors)
+
+
+def _add_and_save(index, path: Path, ids: np.ndarray, vectors: np.ndarray) -> int:
+    """Add ``vectors`` under ``ids`` and write the index through a temporary file and a rename,
+    so a reader never maps a half-written file; returns the vector count."""
+    import faiss
+
     if len(ids):
         index.add_with_ids(
             np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)

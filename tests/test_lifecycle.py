@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import random
 import shutil
 import signal
@@ -275,16 +276,27 @@ def test_watch_picks_up_a_new_file_and_stops_on_ctrl_c(warm):
 
     proc = newsearch("watch", corpus, "-i", index_dir, "--debounce", "0.2", "--json")
     lines: list[str] = []
+    reports: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
     reader.start()
+    threading.Thread(target=lambda: [reports.put(x) for x in proc.stdout], daemon=True).start()
     try:
-        first = json.loads(proc.stdout.readline())
+        first = json.loads(reports.get(timeout=120))
         assert first["mode"] == "unchanged"
         deadline = time.monotonic() + 60
         while not any("watching" in x for x in lines) and time.monotonic() < deadline:
             time.sleep(0.1)
-        write(extra, text)
-        update = json.loads(proc.stdout.readline())
+        # "watching" is logged just before the file watcher is armed: a write in that gap is
+        # not seen, so write again (as an editor saving twice would) until the update comes.
+        update = None
+        for _ in range(12):
+            write(extra, text)
+            try:
+                update = json.loads(reports.get(timeout=10))
+                break
+            except queue.Empty:
+                continue
+        assert update is not None, "watch did not report the new file within 120 s"
         assert update["mode"] == "incremental" and update["added"] == 1
         assert update["embedded"] == 0
         with Searcher(index_dir) as s:

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import keyword, vectors
 from . import manifest as mf
-from .builder import BuildOptions, NoProgress, Progress, _embed, embedding_text
+from .builder import BuildOptions, NoProgress, Progress, _embed, keyword_docs, window_texts
 from .cache import EmbeddingCache
 from .docstore import DocstoreWriter
 from .embedder import Embedder, ModelInfo, WindowSplitter
@@ -101,11 +101,7 @@ def apply_changes(
         writer.close()
 
     progress.start("keyword index", len(rows))
-    docs = [
-        keyword.KeywordDoc(pid, a.id, a.paragraphs[pos].full_text, a.title)
-        for pid, (a, pos) in zip(pids, rows, strict=True)
-    ]
-    keyword.apply_changes(gen / KEYWORD_DIR, rewrite, docs)
+    keyword.apply_changes(gen / KEYWORD_DIR, rewrite, list(keyword_docs(pids, rows)))
     progress.advance(len(rows))
     progress.finish()
 
@@ -146,13 +142,7 @@ def _vectors_for(layout, meta, options, embedder, pids, rows, progress):
         return [], np.zeros((0, meta.model.dim), dtype=np.float32), 0, 0
     tokenizer_model = meta.model if os.path.isdir(meta.model.path) else index_model(meta, options)
     splitter = WindowSplitter(tokenizer_model, meta.window_tokens, meta.window_overlap)
-    windows = splitter.split_many([a.paragraphs[pos].full_text for a, pos in rows])
-    vids: list[int] = []
-    texts: list[str] = []
-    for pid, (a, _), wins in zip(pids, rows, windows, strict=True):
-        for w, win in enumerate(wins):
-            vids.append(vectors.vector_id(pid, w))
-            texts.append(embedding_text(a.title, win, meta.embed_headline))
+    vids, texts = window_texts(splitter, pids, rows, meta.embed_headline)
     lazy = _EmbedderOnDemand(meta, options, embedder)
     cache = EmbeddingCache(layout.cache_path, meta.model.sha256, meta.model.dim)
     try:

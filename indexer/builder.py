@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -121,21 +121,11 @@ def build_index(
         pids, rows = _write_docstore(gen / DOCSTORE_FILE, read.articles)
 
         progress.start("keyword index", len(rows))
-        docs = (
-            keyword.KeywordDoc(pid, a.id, a.paragraphs[pos].full_text, _headline(a))
-            for pid, (a, pos) in zip(pids, rows, strict=True)
-        )
-        keyword.write_index(gen / KEYWORD_DIR, _counting(docs, progress))
+        keyword.write_index(gen / KEYWORD_DIR, _counting(keyword_docs(pids, rows), progress))
         progress.finish()
 
         splitter = WindowSplitter(model, options.window_tokens, options.window_overlap)
-        windows = splitter.split_many([a.paragraphs[pos].full_text for a, pos in rows])
-        vids: list[int] = []
-        texts: list[str] = []
-        for pid, (a, _), wins in zip(pids, rows, windows, strict=True):
-            for w, win in enumerate(wins):
-                vids.append(vectors.vector_id(pid, w))
-                texts.append(embedding_text(_headline(a), win, options.embed_headline))
+        vids, texts = window_texts(splitter, pids, rows, options.embed_headline)
 
         cache = EmbeddingCache(layout.cache_path, model.sha256, model.dim)
         try:
@@ -195,8 +185,35 @@ def _export_query_encoder(embedder: Embedder) -> str | None:
     return None
 
 
-def _headline(article: Article) -> str:
+def headline(article: Article) -> str:
+    """The headline as indexed and embedded; a title derived from the first paragraph is not."""
     return "" if article.derived_title else article.title
+
+
+def keyword_docs(
+    pids: Sequence[int], rows: Sequence[tuple[Article, int]]
+) -> Iterator[keyword.KeywordDoc]:
+    """The Whoosh documents for paragraphs ``rows`` stored under ``pids``."""
+    for pid, (a, pos) in zip(pids, rows, strict=True):
+        yield keyword.KeywordDoc(pid, a.id, a.paragraphs[pos].full_text, headline(a))
+
+
+def window_texts(
+    splitter: WindowSplitter,
+    pids: Sequence[int],
+    rows: Sequence[tuple[Article, int]],
+    embed_headline: bool,
+) -> tuple[list[int], list[str]]:
+    """(vector ids, texts to embed) for paragraphs ``rows``: full builds and incremental
+    updates must produce the very same texts, or the cache misses and vectors disagree."""
+    windows = splitter.split_many([a.paragraphs[pos].full_text for a, pos in rows])
+    vids: list[int] = []
+    texts: list[str] = []
+    for pid, (a, _), wins in zip(pids, rows, windows, strict=True):
+        for w, win in enumerate(wins):
+            vids.append(vectors.vector_id(pid, w))
+            texts.append(embedding_text(headline(a), win, embed_headline))
+    return vids, texts
 
 
 def _write_docstore(path: Path, articles: list[Article]) -> tuple[list[int], list]:

@@ -2,9 +2,10 @@
 
 Each Whoosh document is one paragraph: its text, its article's headline (a second, lighter
 field, so BM25F can reward a headline match without drowning the paragraph), the paragraph id
-and the article id. Queries are built as Whoosh query objects, never through Whoosh's parser,
-so no user text can raise a syntax error: words are OR-grouped (BM25 ranks partial matches)
-and "quoted phrases" stay phrases.
+and the article id. Queries are never passed through Whoosh's parser, so no user
+text can raise a syntax error: words are OR-grouped (BM25 ranks partial matches) and scored
+by ``bm25.BM25Arrays`` (Whoosh's BM25F over Whoosh's postings, with numpy); a query with
+"quoted phrases" is built as Whoosh query objects and run by Whoosh's searcher.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from whoosh import columns, scoring
 from whoosh import index as whoosh_index
 from whoosh import query as Q
-from whoosh import scoring
 from whoosh.analysis import StemmingAnalyzer
-from whoosh.fields import ID, TEXT, Schema
+from whoosh.fields import COLUMN, ID, TEXT, Schema
 
+from .bm25 import PID_COLUMN, BM25Arrays
 from .errors import IndexFormatError
 
 _PHRASE = re.compile(r'"([^"]+)"')
@@ -48,13 +50,27 @@ class KeywordDoc:
 
 
 def make_schema() -> Schema:
+    """The paragraph id is kept twice: stored (Whoosh's hits carry it) and as an int64 column
+    (read as one array, so the numpy scorer maps document numbers to ids without unpickling
+    a stored record per hit)."""
     analyzer = StemmingAnalyzer()
     return Schema(
         pid=ID(stored=True, unique=True),
         article=ID(stored=True),
         text=TEXT(analyzer=analyzer, phrase=True),
         title=TEXT(analyzer=analyzer, phrase=True),
+        **{PID_COLUMN: COLUMN(columns.NumericColumn("q"))},
     )
+
+
+def _fields(doc: KeywordDoc) -> dict[str, object]:
+    return {
+        "pid": str(doc.pid),
+        "article": doc.article_id,
+        "text": doc.text,
+        "title": doc.title,
+        PID_COLUMN: doc.pid,
+    }
 
 
 def write_index(directory: Path, docs: Iterable[KeywordDoc], limitmb: int = 256) -> int:
@@ -68,9 +84,7 @@ def write_index(directory: Path, docs: Iterable[KeywordDoc], limitmb: int = 256)
     count = 0
     try:
         for doc in docs:
-            writer.add_document(
-                pid=str(doc.pid), article=doc.article_id, text=doc.text, title=doc.title
-            )
+            writer.add_document(**_fields(doc))
             count += 1
     except BaseException:
         writer.cancel()
@@ -95,6 +109,8 @@ class KeywordIndex:
         self._schema = self._ix.schema
         self._local = threading.local()
         self._weighting = scoring.BM25F(B=self.config.b, K1=self.config.k1)
+        self._arrays: BM25Arrays | None = None
+        self._arrays_lock = threading.Lock()
 
     def doc_count(self) -> int:
         return self._ix.doc_count()
@@ -131,13 +147,39 @@ class KeywordIndex:
             return None
         return Q.Or(clauses)
 
+    def query_terms(self, text: str) -> list[str]:
+        """The query's distinct indexable words (analysed: lower-cased, stemmed, no stopwords)."""
+        return list(dict.fromkeys(self._terms("text", text.replace('"', " "))))
+
     def search(self, text: str, limit: int) -> list[tuple[int, float]]:
         """(paragraph id, BM25F score) best first; empty when no query word is indexable."""
+        if limit <= 0:
+            return []
+        if _PHRASE.search(text):
+            return self.search_whoosh(text, limit)
+        terms = self.query_terms(text)
+        if not terms:
+            return []
+        weights = {"text": 1.0, "title": self.config.title_boost}
+        reader = self._searcher().reader()
+        return self._bm25(reader).search(
+            reader, terms, weights, self.config.k1, self.config.b, limit
+        )
+
+    def search_whoosh(self, text: str, limit: int) -> list[tuple[int, float]]:
+        """The same ranking by Whoosh's own searcher (used for phrase queries, and by the
+        tests that hold the numpy scorer to Whoosh's results)."""
         query = self.build_query(text)
         if query is None or limit <= 0:
             return []
         results = self._searcher().search(query, limit=limit)
         return [(int(hit["pid"]), float(hit.score)) for hit in results]
+
+    def _bm25(self, reader) -> BM25Arrays:
+        with self._arrays_lock:
+            if self._arrays is None:
+                self._arrays = BM25Arrays(reader, ("text", "title"))
+            return self._arrays
 
     def close(self) -> None:
         s = getattr(self._local, "searcher", None)
@@ -161,9 +203,7 @@ def apply_changes(
         for article_id in delete_articles:
             writer.delete_by_term("article", article_id)
         for doc in docs:
-            writer.add_document(
-                pid=str(doc.pid), article=doc.article_id, text=doc.text, title=doc.title
-            )
+            writer.add_document(**_fields(doc))
     except BaseException:
         writer.cancel()
         raise

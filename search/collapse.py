@@ -51,10 +51,13 @@ def collapse_stories(
     by_story: dict[str, list[ArticleHit]] = {}
     for hit in hits:
         by_story.setdefault(hit.story_id or hit.article_id, []).append(hit)
+    chosen = [(story, choose_representative(group)) for story, group in by_story.items()]
+    # A tied representative may score a hair below its story's best member: keep the page
+    # ordered by the scores it shows (a stable sort keeps the best-member order otherwise).
+    chosen.sort(key=lambda sr: -sr[1].score)
     out: list[ArticleHit] = []
-    for story, group in by_story.items():
-        rep = choose_representative(group)
-        scored = {h.article_id: h.score for h in group}
+    for rank, (story, rep) in enumerate(chosen[:k], start=1):
+        scored = {h.article_id: h.score for h in by_story[story]}
         others = [a for a in members.get(story, []) if a.id != rep.article_id]
         others.sort(key=lambda a: (a.id not in scored, -scored.get(a.id, 0.0), _date_key(a.date)))
         also = [
@@ -71,8 +74,5 @@ def collapse_stories(
             )
             for a in others
         ]
-        out.append(replace(rep, also_in=also))
-    # A tied representative may score a hair below its story's best member: keep the page
-    # ordered by the scores it shows.
-    out.sort(key=lambda h: -h.score)
-    return [replace(h, rank=rank) for rank, h in enumerate(out[:k], start=1)]
+        out.append(replace(rep, also_in=also, rank=rank))
+    return out

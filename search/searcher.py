@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from newsearch.indexer.docstore import Docstore
+from newsearch.indexer.docstore import Docstore, StoredArticle
 from newsearch.indexer.embedder import Embedder, ModelInfo, resolve_model
 from newsearch.indexer.errors import ModelError, QueryError
 from newsearch.indexer.keyword import KeywordConfig, KeywordIndex
@@ -44,6 +44,8 @@ MAX_K = 1000
 #: Longer queries are cut: BM25 over thousands of OR'ed terms is slow and the model sees 256
 #: tokens anyway.
 MAX_QUERY_CHARS = 2000
+#: Fused paragraphs described (read from the docstore) at a time; see ``Searcher._group``.
+_GROUP_CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,7 @@ class Searcher:
             else:
                 fused = fusion.fuse(kw, dense)
 
-            hits = self._group(fused, kw, dense, None if collapse else k)
+            hits = self._group(fused, kw, dense, k, by_story=collapse)
             if collapse:
                 members = self.docstore.story_members(h.story_id for h in hits)
                 hits = collapse_stories(hits, members, k)
@@ -252,36 +254,52 @@ class Searcher:
         fused: list[tuple[int, float]],
         kw: list[tuple[int, float]],
         dense: list[tuple[int, float]],
-        k: int | None,
+        k: int,
+        by_story: bool,
     ) -> list[ArticleHit]:
-        """Paragraphs grouped by article, best first; ``k`` None: every article retrieved."""
+        """Paragraphs grouped by article, best first, read until ``k`` stories (articles when
+        not ``by_story``) are found, and one chunk further.
+
+        The fused list holds up to two thousand paragraphs; describing all of them (two
+        SQLite reads and an object each) cost more than the search itself. Reading stops a
+        chunk past the k-th story, which still finds each hit's second-best paragraph and a
+        story's equally scored copies when they rank near it (copies score the same).
+        """
         kw_pos = {pid: (rank, score) for rank, (pid, score) in enumerate(kw, start=1)}
         dense_pos = {pid: (rank, score) for rank, (pid, score) in enumerate(dense, start=1)}
-        paragraphs = self.docstore.paragraphs(pid for pid, _ in fused)
-
         per_article: dict[str, list[ParagraphHit]] = {}
-        for pid, score in fused:
-            p = paragraphs.get(pid)
-            if p is None:  # the stores disagree: never show a hit we cannot describe
-                continue
-            kr, ks = kw_pos.get(pid, (None, None))
-            vr, vs = dense_pos.get(pid, (None, None))
-            hit = ParagraphHit(pid, p.position, p.text, p.context, score, kr, ks, vr, vs)
-            group = per_article.setdefault(p.article_id, [])
-            if len(group) < self.config.paragraphs_per_hit:
-                group.append(hit)
-            if (
-                k is not None
-                and len(per_article) >= k
-                and all(len(g) >= self.config.paragraphs_per_hit for g in per_article.values())
-            ):
+        articles: dict[str, StoredArticle] = {}
+        keys: set[str] = set()
+        extra_chunks = -1  # chunks still to read once k stories are found
+        for start in range(0, len(fused), _GROUP_CHUNK):
+            chunk = fused[start : start + _GROUP_CHUNK]
+            paragraphs = self.docstore.paragraphs(pid for pid, _ in chunk)
+            new = {p.article_id for p in paragraphs.values()} - articles.keys()
+            articles.update(self.docstore.articles(new))
+            for pid, score in chunk:
+                p = paragraphs.get(pid)
+                if p is None:  # the stores disagree: never show a hit we cannot describe
+                    continue
+                group = per_article.setdefault(p.article_id, [])
+                if len(group) >= self.config.paragraphs_per_hit:
+                    continue
+                kr, ks = kw_pos.get(pid, (None, None))
+                vr, vs = dense_pos.get(pid, (None, None))
+                group.append(
+                    ParagraphHit(pid, p.position, p.text, p.context, score, kr, ks, vr, vs)
+                )
+                a = articles.get(p.article_id)
+                keys.add(((a.story_id if a else "") or p.article_id) if by_story else p.article_id)
+            if extra_chunks < 0 and len(keys) >= k:
+                extra_chunks = 1
+            elif extra_chunks > 0:
+                extra_chunks -= 1
+            if extra_chunks == 0:
                 break
 
-        top = list(per_article.items())[:k]  # insertion order = order of best paragraph
-        articles = self.docstore.articles(aid for aid, _ in top)
         out = []
-        for rank, (aid, group) in enumerate(top, start=1):
-            a = articles.get(aid)
+        for rank, (aid, group) in enumerate(per_article.items(), start=1):
+            a = articles.get(aid)  # insertion order = order of best paragraph
             out.append(
                 ArticleHit(
                     rank=rank,
@@ -298,7 +316,7 @@ class Searcher:
                     story_note=a.story_note if a else "",
                 )
             )
-        return out
+        return out if by_story else out[:k]
 
     def close(self) -> None:
         self._state.close()

@@ -43,7 +43,7 @@ def test_status_imports_no_search_engine(seeds_index):
 @pytest.mark.parametrize(
     ("mode", "needed", "absent"),
     [
-        ("bm25", {"whoosh"}, {"onnxruntime", "tokenizers"}),
+        ("bm25", {"whoosh"}, {"onnxruntime", "tokenizers", "faiss"}),
         ("dense", {"faiss", "onnxruntime", "tokenizers"}, set()),
         ("hybrid", {"whoosh", "faiss", "onnxruntime"}, set()),
     ],

@@ -18,6 +18,7 @@ from conftest import REPO
 from newsearch.indexer.onnx_encoder import (
     INFO_FILE,
     MODEL_FILE,
+    OPTIMIZED_FILE,
     WEIGHTS_FILE,
     OnnxQueryEncoder,
     export_dir,
@@ -191,3 +192,28 @@ def test_query_process_imports_no_torch(seeds_index, export):
     assert not imported & {"torch", "transformers", "sentence_transformers"}
     other = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
     assert not other, other
+
+
+def test_optimized_graph_is_saved_once_and_gives_the_same_vectors(
+    tmp_path, monkeypatch, export, model
+):
+    copy = _private_cache(tmp_path, monkeypatch, export, model)
+    (copy / OPTIMIZED_FILE).unlink(missing_ok=True)
+    first = open_encoder(model)
+    assert isinstance(first, OnnxQueryEncoder) and not first.optimized
+    assert (copy / OPTIMIZED_FILE).is_file()  # saved by the first session
+    assert not [p for p in copy.iterdir() if p.name.startswith(".")]  # no partial files left
+    second = open_encoder(model)
+    assert isinstance(second, OnnxQueryEncoder) and second.optimized
+    a, b = first.encode(VARIED), second.encode(VARIED)
+    assert (a * b).sum(axis=1).min() >= 0.9999
+
+
+def test_damaged_optimized_graph_is_rebuilt_from_the_export(tmp_path, monkeypatch, export, model):
+    copy = _private_cache(tmp_path, monkeypatch, export, model)
+    assert isinstance(open_encoder(model), OnnxQueryEncoder)
+    (copy / OPTIMIZED_FILE).write_bytes(b"not a graph")
+    encoder = open_encoder(model)
+    assert isinstance(encoder, OnnxQueryEncoder) and not encoder.optimized
+    assert (copy / OPTIMIZED_FILE).stat().st_size > 1000  # saved again, whole
+    assert open_encoder(model).optimized

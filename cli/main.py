@@ -464,6 +464,13 @@ def eval_(
         Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
     ],
     split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv to score.")] = "test",
+    corpus: Annotated[
+        Path | None,
+        typer.Option(
+            help="Index this source instead of DATASET/corpus.jsonl (a folder of articles); "
+            "qrels then name article ids such as business/001.txt."
+        ),
+    ] = None,
     index_dir: Annotated[
         Path | None,
         typer.Option(
@@ -485,7 +492,8 @@ def eval_(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Score bm25, dense and hybrid on a BEIR dataset: nDCG@10, Recall@100, MRR@10."""
+    """Score bm25, dense and hybrid on a BEIR dataset (or judged queries over --corpus):
+    nDCG@10, Recall@100, MRR@10."""
     with user_errors():
         import time
 
@@ -494,7 +502,7 @@ def eval_(
         from newsearch.search.evaluate import ensure_index, evaluate, load_beir
 
         started = time.perf_counter()
-        data = load_beir(dataset, split)
+        data = load_beir(dataset, split, corpus)
         chosen = _fusion(fusion, alpha, rrf_k, norm)
         index_dir = index_dir or Path("index_data") / f"eval-{dataset.resolve().name}"
         options = BuildOptions(embed_headline=headline) if headline is not None else None
@@ -514,6 +522,8 @@ def eval_(
             f"[bold]{escape(data.root.name)}[/] {escape(split)}: {report.queries} queries, "
             f"index {escape(str(index_dir))}"
         )
+        if report.missing_docs:
+            out.print(f"[yellow]{report.missing_docs} judged documents are not in the index[/]")
         out.print(f"{'mode':<8} {'nDCG@10':>8} {'R@100':>8} {'MRR@10':>8} {'seconds':>8}")
         for row in report.results:
             m = row.metrics

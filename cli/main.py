@@ -58,7 +58,7 @@ FusionOpt = Annotated[
 ]
 AlphaOpt = Annotated[
     float | None,
-    typer.Option("--alpha", help="convex: weight of the dense scores (0 = BM25 only, 1 = dense)."),
+    typer.Option("--alpha", help="convex, coverage: dense scores' weight (0 = BM25, 1 = dense)."),
 ]
 RrfKOpt = Annotated[float | None, typer.Option("--rrf-k", help="rrf: the k in 1/(k + rank).")]
 TauOpt = Annotated[

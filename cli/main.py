@@ -53,13 +53,18 @@ WaitOpt = Annotated[
     float, typer.Option(help="Seconds to wait for another indexing process to finish.")
 ]
 FusionOpt = Annotated[
-    str | None, typer.Option("--fusion", help="Hybrid merge: rrf or convex (default: tuned).")
+    str | None,
+    typer.Option("--fusion", help="Hybrid merge: coverage, rrf or convex (default: tuned)."),
 ]
 AlphaOpt = Annotated[
     float | None,
-    typer.Option("--alpha", help="convex: weight of the dense scores (0 = BM25 only, 1 = dense)."),
+    typer.Option("--alpha", help="convex, coverage: dense scores' weight (0 = BM25, 1 = dense)."),
 ]
 RrfKOpt = Annotated[float | None, typer.Option("--rrf-k", help="rrf: the k in 1/(k + rank).")]
+TauOpt = Annotated[
+    float | None,
+    typer.Option("--tau", help="coverage: BM25 coverage from which BM25 keeps its full weight."),
+]
 NormOpt = Annotated[
     str | None, typer.Option("--norm", help="convex: score normalization, minmax or zscore.")
 ]
@@ -265,6 +270,7 @@ def query(
     fusion: FusionOpt = None,
     alpha: AlphaOpt = None,
     rrf_k: RrfKOpt = None,
+    tau: TauOpt = None,
     norm: NormOpt = None,
     as_json: JsonOpt = False,
     collapse: Annotated[
@@ -296,7 +302,7 @@ def query(
 
             raise QueryError(f"-k must be at least 1, got {k}")
         filters = Filter.make(source=source, category=category, since=since, until=until)
-        chosen = _fusion(fusion, alpha, rrf_k, norm)
+        chosen = _fusion(fusion, alpha, rrf_k, norm, tau)
         with Searcher(index_dir, model_path=model) as searcher:
             results = searcher.search(
                 text, k=k, mode=mode, filters=filters, collapse=collapse, fusion=chosen
@@ -307,7 +313,13 @@ def query(
         _print_results(results, explain)
 
 
-def _fusion(method: str | None, alpha: float | None, rrf_k: float | None, norm: str | None) -> Any:
+def _fusion(
+    method: str | None,
+    alpha: float | None,
+    rrf_k: float | None,
+    norm: str | None,
+    tau: float | None = None,
+) -> Any:
     """A Fusion from the options given, the tuned defaults filling the rest (None: all default)."""
     from dataclasses import replace
 
@@ -316,7 +328,13 @@ def _fusion(method: str | None, alpha: float | None, rrf_k: float | None, norm: 
 
     given = {
         name: value
-        for name, value in (("method", method), ("alpha", alpha), ("rrf_k", rrf_k), ("norm", norm))
+        for name, value in (
+            ("method", method),
+            ("alpha", alpha),
+            ("rrf_k", rrf_k),
+            ("norm", norm),
+            ("tau", tau),
+        )
         if value is not None
     }
     if not given:
@@ -464,6 +482,13 @@ def eval_(
         Path, typer.Argument(help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.")
     ],
     split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv to score.")] = "test",
+    corpus: Annotated[
+        Path | None,
+        typer.Option(
+            help="Index this source instead of DATASET/corpus.jsonl (a folder of articles); "
+            "qrels then name article ids such as business/001.txt."
+        ),
+    ] = None,
     index_dir: Annotated[
         Path | None,
         typer.Option(
@@ -476,6 +501,7 @@ def eval_(
     fusion: FusionOpt = None,
     alpha: AlphaOpt = None,
     rrf_k: RrfKOpt = None,
+    tau: TauOpt = None,
     norm: NormOpt = None,
     headline: Annotated[
         bool | None,
@@ -485,7 +511,8 @@ def eval_(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Score bm25, dense and hybrid on a BEIR dataset: nDCG@10, Recall@100, MRR@10."""
+    """Score bm25, dense and hybrid on a BEIR dataset (or judged queries over --corpus):
+    nDCG@10, Recall@100, MRR@10."""
     with user_errors():
         import time
 
@@ -494,8 +521,8 @@ def eval_(
         from newsearch.search.evaluate import ensure_index, evaluate, load_beir
 
         started = time.perf_counter()
-        data = load_beir(dataset, split)
-        chosen = _fusion(fusion, alpha, rrf_k, norm)
+        data = load_beir(dataset, split, corpus)
+        chosen = _fusion(fusion, alpha, rrf_k, norm, tau)
         index_dir = index_dir or Path("index_data") / f"eval-{dataset.resolve().name}"
         options = BuildOptions(embed_headline=headline) if headline is not None else None
         bars = BarProgress(enabled=not quiet and not as_json)
@@ -514,6 +541,8 @@ def eval_(
             f"[bold]{escape(data.root.name)}[/] {escape(split)}: {report.queries} queries, "
             f"index {escape(str(index_dir))}"
         )
+        if report.missing_docs:
+            out.print(f"[yellow]{report.missing_docs} judged documents are not in the index[/]")
         out.print(f"{'mode':<8} {'nDCG@10':>8} {'R@100':>8} {'MRR@10':>8} {'seconds':>8}")
         for row in report.results:
             m = row.metrics

@@ -10,6 +10,7 @@ by ``bm25.BM25Arrays`` (Whoosh's BM25F over Whoosh's postings, with numpy); a qu
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Iterable
@@ -165,6 +166,25 @@ class KeywordIndex:
         return self._bm25(reader).search(
             reader, terms, weights, self.config.k1, self.config.b, limit
         )
+
+    def ceiling(self, text: str) -> float:
+        """The highest BM25F score a paragraph could get for ``text``: each indexable query word
+        at saturation, ``idf * (k1 + 1)``, in the body and (times its boost) in the headline.
+
+        The best hit's score over this is how well BM25 covers the query (``coverage`` fusion
+        in search/fusion.py). Words no paragraph holds are left out: no hit could score them.
+        The idf is Whoosh's, as in ``bm25.BM25Arrays.search``; quoted phrases are not counted,
+        so a phrase match can exceed the ceiling (coverage is capped at 1 where it is used).
+        """
+        reader = self._searcher().reader()
+        n = reader.doc_count_all()
+        total = 0.0
+        for term in self.query_terms(text):
+            for field, boost in (("text", 1.0), ("title", self.config.title_boost)):
+                df = reader.doc_frequency(field, term)
+                if df and boost > 0:
+                    total += boost * (math.log(n / (df + 1)) + 1) * (self.config.k1 + 1)
+        return total
 
     def search_whoosh(self, text: str, limit: int) -> list[tuple[int, float]]:
         """The same ranking by Whoosh's own searcher (used for phrase queries, and by the

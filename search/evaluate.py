@@ -6,6 +6,11 @@ with a header line). The corpus is indexed by the ordinary indexer, so a BEIR ``
 article id and an article hit is a judged document; a document scores by its best paragraph,
 exactly as ``Searcher.search`` ranks articles. The metrics themselves come from ``ir-measures``
 (trec_eval underneath), never from code written here.
+
+The corpus may also be any source the indexer reads (a folder of news articles, say), given
+apart from the queries: the qrels then name newsearch article ids, for a folder the path
+relative to it (``business/001.txt``). Judged news sets hold copies of one story, so articles
+are ranked one by one, not collapsed into stories: a collapsed page would hide judged copies.
 """
 
 from __future__ import annotations
@@ -48,10 +53,12 @@ class BeirDataset:
     split: str
     queries: dict[str, str]
     qrels: Qrels
+    #: What to index: the dataset's own corpus.jsonl unless a source was given apart.
+    corpus_path: Path | None = None
 
     @property
     def corpus(self) -> Path:
-        return self.root / "corpus.jsonl"
+        return self.corpus_path or self.root / "corpus.jsonl"
 
 
 @dataclass
@@ -72,6 +79,8 @@ class EvalReport:
     index_dir: str
     queries: int
     results: list[ModeResult] = field(default_factory=list)
+    #: Relevant documents of the qrels that the index does not hold (mistyped ids, say).
+    missing_docs: int = 0
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -79,18 +88,29 @@ class EvalReport:
             "split": self.split,
             "index_dir": self.index_dir,
             "queries": self.queries,
+            "missing_docs": self.missing_docs,
             "results": [r.__dict__ for r in self.results],
         }
 
 
-def load_beir(root: str | os.PathLike[str], split: str = "test") -> BeirDataset:
-    """Read queries and qrels of ``split``; only queries judged in that split are kept."""
+def load_beir(
+    root: str | os.PathLike[str],
+    split: str = "test",
+    corpus: str | os.PathLike[str] | None = None,
+) -> BeirDataset:
+    """Read queries and qrels of ``split``; only queries judged in that split are kept.
+
+    ``corpus`` is a source to index instead of the dataset's corpus.jsonl (a folder of
+    articles, a JSONL file); the qrels must then use newsearch article ids.
+    """
     root = Path(root)
-    corpus = root / "corpus.jsonl"
+    corpus_path = Path(corpus) if corpus is not None else None
     queries_path = root / "queries.jsonl"
     qrels_path = root / "qrels" / f"{split}.tsv"
-    for needed in (corpus, queries_path):
-        if not needed.is_file():
+    if corpus_path is not None and not corpus_path.exists():
+        raise DatasetError(f"corpus {corpus_path} does not exist")
+    for needed in (corpus_path or root / "corpus.jsonl", queries_path):
+        if not needed.exists():
             raise DatasetError(f"{root} is not a BEIR dataset: {needed.name} is missing")
     if not qrels_path.is_file():
         have = sorted(p.stem for p in (root / "qrels").glob("*.tsv"))
@@ -107,7 +127,9 @@ def load_beir(root: str | os.PathLike[str], split: str = "test") -> BeirDataset:
             f"(first: {missing[0]!r})"
         )
     queries = {qid: all_queries[qid] for qid in qrels}
-    return BeirDataset(root=root, split=split, queries=queries, qrels=qrels)
+    return BeirDataset(
+        root=root, split=split, queries=queries, qrels=qrels, corpus_path=corpus_path
+    )
 
 
 def read_qrels(path: Path) -> Qrels:
@@ -202,14 +224,31 @@ def run_queries(
     fusion: Fusion | None = None,
     advance: Callable[[int], None] | None = None,
 ) -> Run:
-    """Search every query; the run maps query id -> article id -> score (best first)."""
+    """Search every query; the run maps query id -> article id -> score (best first).
+
+    Articles, not stories: qrels judge documents, and copies of a story are judged each.
+    """
     run: Run = {}
     for qid, text in queries.items():
-        hits = searcher.search(text, k=depth, mode=mode, fusion=fusion)
+        hits = searcher.search(text, k=depth, mode=mode, fusion=fusion, collapse=False)
         run[qid] = ranking_to_run(h.article_id for h in hits)
         if advance:
             advance(1)
     return run
+
+
+def check_judged_docs(searcher: Searcher, qrels: Qrels) -> int:
+    """How many relevant judged documents the index lacks; an error when it holds none, which
+    means the qrels name documents some other way than the index does (``001.txt`` for
+    ``business/001.txt``) and every score would be a meaningless zero."""
+    relevant = {doc for docs in qrels.values() for doc, grade in docs.items() if grade > 0}
+    held = set(searcher.docstore.articles(relevant))
+    if relevant and not held:
+        raise DatasetError(
+            f"none of the {len(relevant)} relevant documents of the qrels is in the index "
+            f"(first: {sorted(relevant)[0]!r}): qrels must use the index's article ids"
+        )
+    return len(relevant - held)
 
 
 def evaluate(
@@ -229,6 +268,7 @@ def evaluate(
         split=dataset.split,
         index_dir=str(searcher.layout.root),
         queries=len(dataset.qrels),
+        missing_docs=check_judged_docs(searcher, dataset.qrels),
     )
     used = fusion or searcher.config.fusion
     for mode in modes or MODES:

@@ -205,6 +205,7 @@ class Searcher:
         total = max(1, self.meta.paragraphs)
         limit = min(max(self.config.candidates, 5 * k), total)
         qvec = self.encode_query(query) if mode in ("hybrid", "dense") else None
+        ceiling = self.keyword.ceiling(query) if mode == "hybrid" and fusion.needs_coverage else 0
         while True:
             kw = self.keyword_search(query, limit) if mode in ("hybrid", "bm25") else []
             dense = self._dense(qvec, limit) if qvec is not None else []
@@ -216,7 +217,8 @@ class Searcher:
             elif mode == "dense":
                 fused = dense
             else:
-                fused = fusion.fuse(kw, dense)
+                coverage = kw[0][1] / ceiling if kw and ceiling else None
+                fused = fusion.fuse(kw, dense, coverage)
 
             hits = self._group(fused, kw, dense, k, by_story=collapse)
             if collapse:

@@ -148,3 +148,66 @@ def test_cli_eval_json_and_table(dataset, tmp_path):
     assert bad.exit_code == 1 and "error:" in bad.output and "Traceback" not in bad.output
     bad_alpha = runner.invoke(app, [*args, "--fusion", "convex", "--alpha", "2"])
     assert bad_alpha.exit_code == 2 and "alpha" in bad_alpha.output
+
+
+# -- judged queries over a folder corpus (qrels name article ids: paths relative to it) ----
+
+MARATHON = "Marathon record\n\nThe runner broke the marathon world record in cold rain.\n"
+NEWS = {
+    "sport/001.txt": MARATHON,
+    "sport/002.txt": MARATHON,  # an exact copy: the indexer files both under one story
+    "tech/001.txt": "Comet sighting\n\nAstronomers photographed a bright comet, green tail.\n",
+    "business/001.txt": "Bread prices\n\nBakeries raised the price of sourdough bread.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def news(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("news")
+    corpus, dataset = root / "articles", root / "judged"
+    for rel, text in NEWS.items():
+        write(corpus / rel, text)
+    queries = {"n1": "marathon world record", "n2": "comet green tail"}
+    write(
+        dataset / "queries.jsonl",
+        "\n".join(json.dumps({"_id": q, "text": t, "type": "keyword"}) for q, t in queries.items()),
+    )
+    rows = "n1\tsport/001.txt\t2\nn1\tsport/002.txt\t2\nn1\ttech/001.txt\t0\nn2\ttech/001.txt\t2\n"
+    write(dataset / "qrels" / "dev.tsv", "query-id\tcorpus-id\tscore\n" + rows)
+    write(dataset / "qrels" / "wrong.tsv", "query-id\tcorpus-id\tscore\nn2\t001.txt\t2\n")
+    return corpus, dataset
+
+
+def test_a_folder_corpus_is_scored_by_relative_article_ids(news, tmp_path, embedder):
+    corpus, dataset = news
+    data = load_beir(dataset, "dev", corpus=corpus)
+    assert data.corpus == corpus and set(data.queries) == {"n1", "n2"}
+    with pytest.raises(DatasetError, match=r"corpus\.jsonl is missing"):
+        load_beir(dataset, "dev")  # without --corpus it is a BEIR dataset, and it is not one
+    assert ensure_index(data, tmp_path / "ix") is True
+    assert ensure_index(data, tmp_path / "ix") is False  # the index of that folder is reused
+    with Searcher(tmp_path / "ix", embedder=embedder) as searcher:
+        report = evaluate(searcher, data, ["bm25", "hybrid"])
+        # Copies of one story are judged each: the run ranks articles, not collapsed stories
+        # (a story page would show one of the two and cap n1's recall at 1/2).
+        page = searcher.search("marathon world record", k=10, collapse=True).hits
+        assert len({h.article_id for h in page} & {"sport/001.txt", "sport/002.txt"}) == 1
+    assert report.missing_docs == 0
+    for row in report.results:
+        assert row.metrics == {"ndcg@10": 1.0, "recall@100": 1.0, "mrr@10": 1.0}, row
+
+
+def test_qrels_that_name_no_indexed_article_are_refused(news, tmp_path):
+    corpus, dataset = news
+    runner = CliRunner()
+    args = ["eval", str(dataset), "--corpus", str(corpus), "-i", str(tmp_path / "ix"), "-q"]
+    result = runner.invoke(app, [*args, "--split", "dev", "--mode", "bm25", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["missing_docs"] == 0 and data["results"][0]["metrics"]["recall@100"] == 1.0
+    wrong = runner.invoke(app, [*args, "--split", "wrong", "--mode", "bm25"])
+    assert wrong.exit_code == 1 and "article ids" in wrong.output, wrong.output
+    assert "Traceback" not in wrong.output
+    nowhere = str(tmp_path / "nowhere")
+    missing = runner.invoke(app, [*args[:2], "--corpus", nowhere, "--split", "dev"])
+    assert missing.exit_code == 1 and "does not exist" in missing.output

@@ -1,6 +1,6 @@
 import pytest
 
-from newsearch.search.fusion import Fusion, convex, normalize, rrf
+from newsearch.search.fusion import Fusion, convex, coverage_weight, normalize, rrf
 
 
 def test_rrf_scores_are_sums_of_reciprocal_ranks():
@@ -63,6 +63,45 @@ def test_fusion_alpha_moves_from_keyword_to_dense():
 
 
 def test_fusion_rejects_bad_settings():
-    for bad in ({"method": "max"}, {"alpha": 1.5}, {"rrf_k": -1}, {"norm": "rank"}):
+    bad_settings = ({"method": "max"}, {"alpha": 1.5}, {"rrf_k": -1}, {"norm": "rank"})
+    for bad in (*bad_settings, {"tau": 0.0}, {"tau": 1.5}):
         with pytest.raises(ValueError):
             Fusion(**bad)
+
+
+def test_coverage_weight_is_full_from_tau_and_fades_quadratically_below():
+    assert coverage_weight(0.3, tau=0.3) == 1.0
+    assert coverage_weight(0.9, tau=0.3) == 1.0  # a phrase match may exceed the ceiling
+    assert coverage_weight(0.15, tau=0.3) == pytest.approx(0.25)
+    assert coverage_weight(0.0, tau=0.3) == 0.0 and coverage_weight(-1.0, tau=0.3) == 0.0
+    with pytest.raises(ValueError):
+        coverage_weight(0.5, tau=0.0)
+
+
+# BM25's best hit is a near-miss ("kw"); dense ranks the story ("dn") first and "both" close.
+KEYWORD = [("kw", 9.0), ("both", 6.0), ("x", 1.0)]
+DENSE = [("dn", 0.8), ("both", 0.75), ("y", 0.2)]
+
+
+def test_coverage_fusion_is_convex_fusion_when_bm25_covers_the_query():
+    convex_fusion = Fusion("convex", alpha=0.6)
+    coverage = Fusion("coverage", alpha=0.6, tau=0.3)
+    assert Fusion().method == "coverage" and Fusion().needs_coverage
+    assert not convex_fusion.needs_coverage and not Fusion("rrf").needs_coverage
+    for covered in (0.3, 0.5, 1.0, None):  # None: the caller could not tell, plain convex
+        assert coverage.fuse(KEYWORD, DENSE, covered) == convex_fusion.fuse(KEYWORD, DENSE)
+    assert convex_fusion.fuse(KEYWORD, DENSE, 0.0) == convex_fusion.fuse(KEYWORD, DENSE)
+
+
+def test_coverage_fusion_trusts_dense_when_bm25_covers_little_of_the_query():
+    coverage = Fusion("coverage", alpha=0.6, tau=0.3)
+    # Convex fusion puts the item both lists hold first; so does a well-covered query.
+    assert coverage.fuse(KEYWORD, DENSE, 0.5)[0][0] == "both"
+    # A paraphrase (coverage well below tau): BM25 nearly drops out, dense's order stands.
+    low = coverage.fuse(KEYWORD, DENSE, 0.05)
+    assert [key for key, _ in low][:2] == ["dn", "both"]
+    w = 0.4 * (0.05 / 0.3) ** 2  # BM25's weight left
+    assert dict(low)["kw"] == pytest.approx(w * 1.0) and dict(low)["dn"] == pytest.approx(0.6)
+    # No BM25 coverage at all: the dense list's min-max scores alone.
+    none = dict(coverage.fuse(KEYWORD, DENSE, 0.0))
+    assert none == pytest.approx(dict(convex([DENSE, KEYWORD], [0.6, 0.0])))

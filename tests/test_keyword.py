@@ -104,3 +104,22 @@ def test_threads_share_one_index(index):
     for t in threads:
         t.join()
     assert not errors and set(results) == {3} and len(results) == 120
+
+
+def test_ceiling_bounds_every_score_and_is_nearly_reached_by_a_saturated_match(tmp_path):
+    """The ceiling is what coverage fusion divides the best BM25 score by: no paragraph may
+    score above it, and one that repeats the query word in body and headline comes close."""
+    saturated = KeywordDoc(9, "z", " ".join(["guarantees"] * 60), "Guarantees")
+    assert write_index(tmp_path, [*DOCS, saturated]) == len(DOCS) + 1
+    index = KeywordIndex(tmp_path)
+    for query in ("security guarantees", "interest rates", "marathon world record", "Cup"):
+        ceiling = index.ceiling(query)
+        assert ceiling > 0 and all(s <= ceiling for _, s in index.search(query, 10)), query
+    top_pid, top = index.search("guarantees", 1)[0]
+    assert top_pid == 9 and 0.8 < top / index.ceiling("guarantees") <= 1.0
+    # Words no paragraph holds could never be matched: they do not raise the ceiling.
+    assert index.ceiling("guarantees zyzzyva") == pytest.approx(index.ceiling("guarantees"))
+    assert index.ceiling("the of and") == 0.0
+    # A partial match covers less of the query than a full one.
+    one_word = index.search("stadium guarantees", 1)[0][1] / index.ceiling("stadium guarantees")
+    assert one_word < top / index.ceiling("guarantees")

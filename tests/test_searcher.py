@@ -56,6 +56,23 @@ def test_fusion_is_chosen_per_query(seeds):
     assert rrf[0].score <= 1.0 and rrf[0].score > 1 / 3
 
 
+def test_coverage_fusion_gets_the_bm25_coverage_of_each_query(seeds):
+    """The default hybrid merge weighs BM25 by its best hit's score over the query's ceiling."""
+    total = seeds.meta.paragraphs
+    paraphrase = "allies promise to protect the country once the shooting stops"
+    for query in ("security guarantees", paraphrase):
+        kw, dense = seeds.keyword_search(query, total), seeds.dense_search(query, total)
+        coverage = kw[0][1] / seeds.keyword.ceiling(query)
+        expected = Fusion().fuse(kw, dense, coverage)
+        best = seeds.search(query, k=1, collapse=False).hits[0].best
+        assert (best.pid, best.score) == (expected[0][0], pytest.approx(expected[0][1]))
+        convex = seeds.search(query, k=1, collapse=False, fusion=Fusion("convex")).hits[0].best
+        if query == paraphrase:  # few of its words in any paragraph: BM25 weighed down
+            assert coverage < Fusion().tau and best.score < convex.score - 0.1
+        else:  # a keyword query BM25 covers: plain convex fusion
+            assert coverage > Fusion().tau and best.score == pytest.approx(convex.score)
+
+
 def test_paraphrase_query_finds_the_resources_paragraph_by_meaning(seeds):
     """'minerals deal with Washington' shares no word with the first seed's paragraph on
     "preferential access to Ukraine's vital resources": only the dense side can find it.

@@ -131,7 +131,7 @@ class BM25Arrays:
                 docs, tf = self.postings(reader, field, term)
                 if not len(docs):
                     continue
-                idf = math.log(self.n / (reader.doc_frequency(field, term) + 1)) + 1
+                idf = whoosh_idf(self.n, reader.doc_frequency(field, term))
                 fl = self.lengths[field][docs]
                 norm = k1 * ((1 - b) + b * fl / self.avgfl[field])
                 scores[docs] += boost * (idf * ((tf * (k1 + 1)) / (tf + norm)))
@@ -155,6 +155,11 @@ class BM25Arrays:
             pid = int(reader.stored_fields(d)["pid"])
             self.pids[d] = pids[i] = pid
         return pids
+
+
+def whoosh_idf(n: int, df: int) -> float:
+    """Whoosh's idf (``Weighting.idf``): documents and frequencies count deleted documents."""
+    return math.log(n / (df + 1)) + 1
 
 
 def _read_postings(matcher: Any) -> Postings:

@@ -10,7 +10,6 @@ by ``bm25.BM25Arrays`` (Whoosh's BM25F over Whoosh's postings, with numpy); a qu
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections.abc import Iterable
@@ -23,7 +22,7 @@ from whoosh import query as Q
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import COLUMN, ID, TEXT, Schema
 
-from .bm25 import PID_COLUMN, BM25Arrays
+from .bm25 import PID_COLUMN, BM25Arrays, whoosh_idf
 from .errors import IndexFormatError
 
 _PHRASE = re.compile(r'"([^"]+)"')
@@ -173,7 +172,7 @@ class KeywordIndex:
 
         The best hit's score over this is how well BM25 covers the query (``coverage`` fusion
         in search/fusion.py). Words no paragraph holds are left out: no hit could score them.
-        The idf is Whoosh's, as in ``bm25.BM25Arrays.search``; quoted phrases are not counted,
+        The idf is Whoosh's (``bm25.whoosh_idf``); quoted phrases are not counted,
         so a phrase match can exceed the ceiling (coverage is capped at 1 where it is used).
         """
         reader = self._searcher().reader()
@@ -183,7 +182,7 @@ class KeywordIndex:
             for field, boost in (("text", 1.0), ("title", self.config.title_boost)):
                 df = reader.doc_frequency(field, term)
                 if df and boost > 0:
-                    total += boost * (math.log(n / (df + 1)) + 1) * (self.config.k1 + 1)
+                    total += boost * whoosh_idf(n, df) * (self.config.k1 + 1)
         return total
 
     def search_whoosh(self, text: str, limit: int) -> list[tuple[int, float]]:

@@ -271,11 +271,33 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class OnnxQueryEncoder:
-    """Unit-length sentence vectors from an export folder, with no torch in the process."""
+def make_session(path: Path, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session on ``threads`` intra-op threads (default: every core)."""
+    import onnxruntime as ort
 
-    def __init__(self, folder: Path, max_seq_length: int, threads: int | None = None) -> None:
-        import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    # Spinning worker threads wait for work by burning a core: on a shared machine that
+    # doubles a query's latency (measured under load), and one query is short anyway.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxQueryEncoder:
+    """Unit-length sentence vectors from an export folder, with no torch in the process.
+
+    ``model_file`` picks the graph in the folder: the fp32 export, or its int8 quantization.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        max_seq_length: int,
+        threads: int | None = None,
+        model_file: str = MODEL_FILE,
+    ) -> None:
         from tokenizers import Tokenizer
 
         self.folder = folder
@@ -283,16 +305,7 @@ class OnnxQueryEncoder:
         tok.enable_truncation(max_length=max_seq_length)
         tok.enable_padding(pad_id=0, pad_token="[PAD]")  # tokenizer.json pads to 128 otherwise
         self._tokenizer = tok
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        # Spinning worker threads wait for work by burning a core: on a shared machine that
-        # doubles a query's latency (measured under load), and one query is short anyway.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(
-            str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = make_session(folder / model_file, threads)
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

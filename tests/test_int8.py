@@ -284,3 +284,32 @@ def test_meta_without_precision_reads_as_fp32(demo_index, tmp_path, embedder):
     meta_file.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(IndexFormatError, match="unknown vector precision 'fp4'"):
         layout.read_meta(layout.current())
+
+
+def test_eval_builds_and_scores_an_int8_index_and_keeps_precisions_apart(tmp_path, int8_export):
+    root = tmp_path / "tiny"
+    docs = {
+        "d1": ("Rail strike", "Freight railway staff began a 48-hour strike at the harbour."),
+        "d2": ("Rates held", "The central bank left interest rates unchanged on Thursday."),
+        "d3": ("Dengue vaccine", "A vaccine against dengue protected most trial volunteers."),
+    }
+    write(
+        root / "corpus.jsonl",
+        "\n".join(json.dumps({"_id": d, "title": t, "text": x}) for d, (t, x) in docs.items()),
+    )
+    queries = {"q1": "rail workers walk out at the port", "q2": "bank keeps rates on hold"}
+    write(
+        root / "queries.jsonl",
+        "\n".join(json.dumps({"_id": q, "text": t}) for q, t in queries.items()),
+    )
+    write(root / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+    index_dir = tmp_path / "ix"
+    args = ["eval", root, "--split", "test", "-i", index_dir, "--mode", "dense"]
+    result = run(*args, "--int8", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["results"][0]["metrics"]["mrr@10"] == 1.0
+    layout = IndexLayout(index_dir)
+    assert layout.read_meta(layout.current()).model.precision == "int8"
+    refused = run(*args, "--fp32")
+    assert refused.exit_code == 1 and "holds int8 vectors, not fp32" in refused.output
+    assert "--rebuild" in refused.output and "Traceback" not in refused.output

@@ -68,6 +68,15 @@ TauOpt = Annotated[
 NormOpt = Annotated[
     str | None, typer.Option("--norm", help="convex: score normalization, minmax or zscore.")
 ]
+Int8Opt = Annotated[
+    bool | None,
+    typer.Option(
+        "--int8/--fp32",
+        help="Encode with the int8-quantized model: faster on the CPU, slightly lower quality "
+        "(see README). Default: as the index already is, fp32 for a new one; changing it "
+        "needs --rebuild.",
+    ),
+]
 
 
 @contextlib.contextmanager
@@ -143,6 +152,7 @@ def index(
     device: Annotated[
         str, typer.Option(help="Encoder device: auto (a CUDA GPU if torch sees one), cpu, cuda.")
     ] = "auto",
+    int8: Int8Opt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Build from scratch instead of applying changes.")
@@ -158,7 +168,10 @@ def index(
 
         paths = _paths_or_sources(paths, index_dir)
         options = BuildOptions(
-            model_path=str(model) if model else None, embed_headline=headline, device=device
+            model_path=str(model) if model else None,
+            embed_headline=headline,
+            device=device,
+            int8=int8,
         )
         bars = BarProgress(enabled=not quiet and not as_json)
         try:
@@ -427,6 +440,7 @@ def status(
             "model_path": meta.model.path,
             "model_sha256": meta.model.sha256,
             "dim": meta.model.dim,
+            "precision": meta.model.precision,
             "embed_headline": meta.embed_headline,
             "sources": meta.sources,
             "built_at": meta.built_at,
@@ -508,6 +522,7 @@ def eval_(
         typer.Option(help="When building: embed each paragraph with its headline (default yes)."),
     ] = None,
     rebuild: Annotated[bool, typer.Option(help="Rebuild the index even if it exists.")] = False,
+    int8: Int8Opt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -524,7 +539,9 @@ def eval_(
         data = load_beir(dataset, split, corpus)
         chosen = _fusion(fusion, alpha, rrf_k, norm, tau)
         index_dir = index_dir or Path("index_data") / f"eval-{dataset.resolve().name}"
-        options = BuildOptions(embed_headline=headline) if headline is not None else None
+        given = {"embed_headline": headline, "int8": int8}
+        given = {name: value for name, value in given.items() if value is not None}
+        options = BuildOptions(**given) if given else None
         bars = BarProgress(enabled=not quiet and not as_json)
         try:
             ensure_index(data, index_dir, options, rebuild=rebuild, progress=bars)

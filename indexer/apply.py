@@ -18,10 +18,18 @@ import numpy as np
 
 from . import keyword, vectors
 from . import manifest as mf
-from .builder import BuildOptions, NoProgress, Progress, _embed, keyword_docs, window_texts
+from .builder import (
+    BuildOptions,
+    NoProgress,
+    Progress,
+    _embed,
+    document_encoder,
+    keyword_docs,
+    window_texts,
+)
 from .cache import EmbeddingCache
 from .docstore import DocstoreWriter
-from .embedder import Embedder, ModelInfo, WindowSplitter
+from .embedder import DocumentEncoder, Embedder, ModelInfo, WindowSplitter
 from .layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, IndexLayout, IndexMeta
 from .update import ChangeSet, UpdateReport, copy_generation, index_model, meta_after
 
@@ -30,7 +38,9 @@ class _EmbedderOnDemand:
     """The index's model, loaded (and verified by hash) only if a text misses the cache:
     an edit whose paragraphs are all known never imports torch."""
 
-    def __init__(self, meta: IndexMeta, options: BuildOptions, given: Embedder | None) -> None:
+    def __init__(
+        self, meta: IndexMeta, options: BuildOptions, given: DocumentEncoder | None
+    ) -> None:
         self.info: ModelInfo = given.info if given else meta.model
         self._meta = meta
         self._options = options
@@ -39,10 +49,9 @@ class _EmbedderOnDemand:
     def encode(self, texts, progress=None) -> np.ndarray:
         if self._real is None:
             model = index_model(self._meta, self._options)
-            self._real = Embedder(
-                model, device=self._options.device, batch_size=self._options.batch_size
-            )
-        if len(texts) > SMALL_BATCH:
+            int8 = self._meta.model.precision == "int8"
+            self._real = document_encoder(model, self._options, int8)
+        if len(texts) > SMALL_BATCH or not isinstance(self._real, Embedder):
             return self._real.encode(texts, progress=progress)
         with _one_torch_thread():
             return self._real.encode(texts, progress=progress)
@@ -144,7 +153,9 @@ def _vectors_for(layout, meta, options, embedder, pids, rows, progress):
     splitter = WindowSplitter(tokenizer_model, meta.window_tokens, meta.window_overlap)
     vids, texts = window_texts(splitter, pids, rows, meta.embed_headline)
     lazy = _EmbedderOnDemand(meta, options, embedder)
-    cache = EmbeddingCache(layout.cache_path, meta.model.sha256, meta.model.dim)
+    cache = EmbeddingCache(
+        layout.cache_path, meta.model.sha256, meta.model.dim, meta.model.precision
+    )
     try:
         matrix, embedded, reused = _embed(texts, lazy, cache, progress)
     finally:

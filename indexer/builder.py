@@ -22,8 +22,16 @@ from . import keyword, manifest, stories, vectors
 from .articles import Article, Skipped, read_articles
 from .cache import EmbeddingCache, text_key
 from .docstore import DocstoreWriter
-from .embedder import WINDOW_OVERLAP, WINDOW_TOKENS, Embedder, WindowSplitter, resolve_model
-from .errors import EmptyCorpusError
+from .embedder import (
+    WINDOW_OVERLAP,
+    WINDOW_TOKENS,
+    DocumentEncoder,
+    Embedder,
+    ModelInfo,
+    WindowSplitter,
+    resolve_model,
+)
+from .errors import EmptyCorpusError, ModelError
 from .layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, IndexLayout, IndexMeta, utc_now
 
 ENCODE_CHUNK = 512
@@ -62,6 +70,10 @@ class BuildOptions:
     vector_index: str = "auto"
     #: Export the weights to ONNX (once per weights, in the user cache) for fast queries.
     export_onnx: bool = True
+    #: Encode with the int8-quantized ONNX export (``indexer/int8.py``): faster on the CPU, a
+    #: little less accurate (BENCHMARKS.md). None: as the index already is (fp32 for a new
+    #: one); an update that would change it is refused (it needs a rebuild).
+    int8: bool | None = None
 
 
 @dataclass
@@ -91,7 +103,7 @@ def build_index(
     options: BuildOptions | None = None,
     progress: Progress | None = None,
     wait: float = 0.0,
-    embedder: Embedder | None = None,
+    embedder: DocumentEncoder | None = None,
     lock_held: bool = False,
 ) -> BuildReport:
     """Read ``paths`` and publish a new generation of the index in ``index_dir``.
@@ -102,8 +114,13 @@ def build_index(
     progress = progress or NoProgress()
     layout = IndexLayout(index_dir)
     started = time.perf_counter()
-    model = embedder.info if embedder else resolve_model(options.model_path)
-    embedder = embedder or Embedder(model, device=options.device, batch_size=options.batch_size)
+    if embedder is None:
+        embedder = document_encoder(resolve_model(options.model_path), options, bool(options.int8))
+    elif options.int8 is not None and options.int8 != (embedder.info.precision == "int8"):
+        raise ModelError(
+            f"BuildOptions(int8={options.int8}) but the encoder given is {embedder.info.precision}"
+        )
+    model = embedder.info
 
     with contextlib.nullcontext() if lock_held else layout.writer_lock(wait=wait):
         layout.cleanup()
@@ -127,7 +144,7 @@ def build_index(
         splitter = WindowSplitter(model, options.window_tokens, options.window_overlap)
         vids, texts = window_texts(splitter, pids, rows, options.embed_headline)
 
-        cache = EmbeddingCache(layout.cache_path, model.sha256, model.dim)
+        cache = EmbeddingCache(layout.cache_path, model.sha256, model.dim, model.precision)
         try:
             matrix, embedded, reused = _embed(texts, embedder, cache, progress)
             story = stories.write_stories(
@@ -140,7 +157,7 @@ def build_index(
         nvec = vectors.write_index(
             gen / VECTORS_FILE, model.dim, np.asarray(vids), matrix, kind=options.vector_index
         )
-        export_warning = _export_query_encoder(embedder) if options.export_onnx else None
+        export_warning = _export_query_encoder(model) if options.export_onnx else None
 
         meta = IndexMeta(
             model=model,
@@ -174,12 +191,28 @@ def build_index(
     )
 
 
-def _export_query_encoder(embedder: Embedder) -> str | None:
-    """Export the ONNX query encoder while torch is at hand; a failure only slows queries."""
-    from .onnx_encoder import export_onnx
+def document_encoder(model: ModelInfo, options: BuildOptions, int8: bool) -> DocumentEncoder:
+    """The encoder a build runs: sentence-transformers (fp32, on ``options.device``), or the
+    int8 ONNX graph (CPU; needs no torch once the exports exist)."""
+    if not int8:
+        return Embedder(model, device=options.device, batch_size=options.batch_size)
+    from .int8 import Int8Encoder
 
+    return Int8Encoder(model, batch_size=options.batch_size, device=options.device)
+
+
+def _export_query_encoder(model: ModelInfo) -> str | None:
+    """Export the ONNX query encoder (int8: also its quantization) for fast queries; it loads
+    the model only when there is no good export yet. A failure only slows fp32 queries."""
     try:
-        export_onnx(embedder.info)  # loads the model only when there is no good export yet
+        if model.precision == "int8":
+            from .int8 import export_int8
+
+            export_int8(model)
+        else:
+            from .onnx_encoder import export_onnx
+
+            export_onnx(model)
     except Exception as exc:  # exporter missing, read-only cache: queries fall back
         return f"could not export the ONNX query encoder ({exc}); queries will start slowly"
     return None
@@ -236,9 +269,10 @@ def _counting(items, progress: Progress):
 
 
 def _embed(
-    texts: list[str], embedder: Embedder, cache: EmbeddingCache, progress: Progress
+    texts: list[str], embedder: DocumentEncoder, cache: EmbeddingCache, progress: Progress
 ) -> tuple[np.ndarray, int, int]:
-    """Vectors for ``texts``: each distinct text encoded at most once, ever (per model)."""
+    """Vectors for ``texts``: each distinct text encoded at most once, ever (per model and
+    precision)."""
     keys = [text_key(t) for t in texts]
     unique: dict[bytes, str] = {}
     for k, t in zip(keys, texts, strict=True):

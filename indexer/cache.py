@@ -1,9 +1,14 @@
-"""Embeddings remembered by (model weights hash, text hash): indexing time is embedding time.
+"""Embeddings remembered by (model weights hash, precision, text hash): indexing time is
+embedding time.
 
 Syndicated copies, unchanged paragraphs on a rebuild and moved files all map to texts already
 seen, so they cost a lookup instead of a forward pass. The cache lives beside the generations
 (not inside one) and is only ever appended to, in transactions, so a crash loses at most the
 batch being written.
+
+fp32 and int8 vectors of the same weights are different embedding spaces: the ``model``
+column is the weights' sha256 for fp32 (as before int8 existed, so old caches stay valid) and
+``<sha256>/int8`` for int8, so a lookup never returns a vector of the other precision.
 """
 
 from __future__ import annotations
@@ -20,8 +25,13 @@ def text_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
 
 
+def model_key(model_sha256: str, precision: str = "fp32") -> str:
+    """The cache's ``model`` column for vectors of these weights at this precision."""
+    return model_sha256 if precision == "fp32" else f"{model_sha256}/{precision}"
+
+
 class EmbeddingCache:
-    def __init__(self, path: Path, model_sha256: str, dim: int) -> None:
+    def __init__(self, path: Path, model_sha256: str, dim: int, precision: str = "fp32") -> None:
         self._conn = sqlite3.connect(str(path), timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(
@@ -29,7 +39,7 @@ class EmbeddingCache:
             " model TEXT NOT NULL, key BLOB NOT NULL, vector BLOB NOT NULL,"
             " PRIMARY KEY (model, key)) WITHOUT ROWID"
         )
-        self._model = model_sha256
+        self._model = model_key(model_sha256, precision)
         self._dim = dim
 
     def get_many(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:

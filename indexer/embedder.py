@@ -14,10 +14,10 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -38,6 +38,11 @@ _WORD = re.compile(r"\S+")
 
 Progress = Callable[[int], None]
 
+#: How an index's vectors were computed from the weights: ``fp32`` by sentence-transformers
+#: (or its fp32 ONNX export, same vectors), ``int8`` by the export quantized to 8-bit weights
+#: (``indexer/int8.py``). The two are different embedding spaces and never mix in one index.
+PRECISIONS = ("fp32", "int8")
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -48,6 +53,37 @@ class ModelInfo:
     sha256: str
     dim: int
     max_seq_length: int
+    #: Indexes written before int8 existed have no such field: they are fp32.
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"unknown vector precision {self.precision!r} (this newsearch knows "
+                f"{', '.join(PRECISIONS)})"
+            )
+
+
+class DocumentEncoder(Protocol):
+    """What a build needs from an encoder: ``Embedder`` (fp32) or ``Int8Encoder``."""
+
+    info: ModelInfo
+    encoded_count: int
+
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray: ...
+
+    def encode_query(self, text: str) -> np.ndarray: ...
+
+
+def longest_first(texts: Sequence[str]) -> list[int]:
+    """Indices of ``texts`` by length, longest first: batches of similar length pad little,
+    and a worker pool given the long texts first finishes evenly."""
+    return sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+
+
+def batches(order: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(order), size):
+        yield list(order[start : start + size])
 
 
 _hash_cache: dict[tuple[str, int, int], str] = {}
@@ -217,11 +253,9 @@ class Embedder:
         out = np.zeros((len(texts), self.info.dim), dtype=np.float32)
         if not texts:
             return out
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         model = self.model
         with self._lock:
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start : start + self.batch_size]
+            for idx in batches(longest_first(texts), self.batch_size):
                 vecs = model.encode(
                     [texts[i] for i in idx],
                     batch_size=len(idx),

@@ -166,7 +166,7 @@ class IndexLayout:
             )
         try:
             return IndexMeta.from_json(data)
-        except (TypeError, KeyError) as exc:
+        except (TypeError, KeyError, ValueError) as exc:
             raise IndexFormatError(f"index metadata in {generation} is damaged: {exc}") from exc
 
     def new_generation(self) -> Path:

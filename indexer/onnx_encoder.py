@@ -276,17 +276,49 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def make_session(
+    path: Path,
+    threads: int | None = None,
+    optimize: bool = True,
+    save_optimized: Path | None = None,
+) -> Any:
+    """An onnxruntime CPU session on ``threads`` intra-op threads (default: every core).
+
+    ``optimize`` False loads a graph saved already optimised (``save_optimized`` of an
+    earlier session) without running the optimisation passes again.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    # Spinning worker threads wait for work by burning a core: on a shared machine that
+    # doubles a query's latency (measured under load), and one query is short anyway.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    if not optimize:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    elif save_optimized is not None:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.optimized_model_filepath = str(save_optimized)
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxQueryEncoder:
-    """Unit-length sentence vectors from an export folder, with no torch in the process."""
+    """Unit-length sentence vectors from an export folder, with no torch in the process.
+
+    ``model_file`` picks the graph in the folder: the fp32 export, or its int8 quantization.
+    For the fp32 export, ``optimized`` uses (or, when missing, saves) ``OPTIMIZED_FILE``.
+    """
 
     def __init__(
         self,
         folder: Path,
         max_seq_length: int,
         threads: int | None = None,
+        model_file: str = MODEL_FILE,
         optimized: bool = True,
     ) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.folder = folder
@@ -294,28 +326,15 @@ class OnnxQueryEncoder:
         tok.enable_truncation(max_length=max_seq_length)
         tok.enable_padding(pad_id=0, pad_token="[PAD]")  # tokenizer.json pads to 128 otherwise
         self._tokenizer = tok
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        # Spinning worker threads wait for work by burning a core: on a shared machine that
-        # doubles a query's latency (measured under load), and one query is short anyway.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
         saved = folder / OPTIMIZED_FILE
+        self.optimized = optimized and model_file == MODEL_FILE and saved.is_file()
         partial: Path | None = None
-        if optimized and saved.is_file():
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-            model_file = saved
+        if self.optimized:
+            self._session = make_session(saved, threads, optimize=False)
         else:
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-            model_file = folder / MODEL_FILE
-            if os.access(folder, os.W_OK):
+            if model_file == MODEL_FILE and os.access(folder, os.W_OK):
                 partial = folder / f".{OPTIMIZED_FILE}.{os.getpid()}.{threading.get_ident()}"
-                options.optimized_model_filepath = str(partial)
-        self.optimized = model_file == saved
-        self._session = ort.InferenceSession(
-            str(model_file), options, providers=["CPUExecutionProvider"]
-        )
+            self._session = make_session(folder / model_file, threads, save_optimized=partial)
         if partial is not None:
             try:
                 os.replace(partial, saved)  # atomic: readers see no file or a whole one

@@ -266,6 +266,26 @@ def _check_options(
             f"this index was built with {flag}: pass {flag}, or run "
             "`newsearch index PATH --rebuild` to change it"
         )
+    _check_precision(meta, options, embedder)
+
+
+def _check_precision(
+    meta: IndexMeta, options: BuildOptions | None, embedder: Embedder | None
+) -> None:
+    """fp32 and int8 vectors are different spaces: an update keeps the index's precision."""
+    if embedder is not None:
+        asked = embedder.info.precision
+    elif options is not None and options.int8 is not None:
+        asked = "int8" if options.int8 else "fp32"
+    else:
+        return
+    if asked != meta.model.precision:
+        flag = f"--{asked}"
+        raise ModelError(
+            f"this index holds {meta.model.precision} vectors and {flag} was asked for: the two "
+            f"never mix in one index; run `newsearch index PATH --rebuild {flag}` to re-encode "
+            f"it all in {asked}, or drop {flag}"
+        )
 
 
 def index_model(meta: IndexMeta, options: BuildOptions | None) -> ModelInfo:

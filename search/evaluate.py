@@ -188,6 +188,13 @@ def ensure_index(
                 f"the index at {index_dir} was built with embed_headline="
                 f"{meta.embed_headline}: pass --rebuild to rebuild it the other way"
             )
+        if options is not None and options.int8 is not None:
+            asked = "int8" if options.int8 else "fp32"
+            if asked != meta.model.precision:
+                raise DatasetError(
+                    f"the index at {index_dir} holds {meta.model.precision} vectors, not "
+                    f"{asked}: pass --rebuild to rebuild it in {asked}, or another --index-dir"
+                )
         return False
     build_index([corpus], index_dir, options or BuildOptions(), progress=progress)  # type: ignore[arg-type]
     return True

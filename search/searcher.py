@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -74,6 +74,7 @@ class Searcher:
         self._state = _GenerationState(self.layout, self.config)
         self._model_path = model_path
         self._embedder: QueryEncoder | None = embedder
+        self._embedder_given = embedder is not None
         self._embedder_lock = threading.Lock()
         if embedder is not None:
             _check_same_model(self.meta.model, embedder.info)
@@ -112,8 +113,11 @@ class Searcher:
         if self.layout.current_name() == self._state.generation.name:
             return False
         new = _GenerationState(self.layout, self.config)
-        if self._embedder is not None:
-            _check_same_model(new.meta.model, self._embedder.info)
+        if self._embedder_given:
+            _check_same_model(new.meta.model, self._embedder.info)  # type: ignore[union-attr]
+        elif _space(new.meta.model) != _space(self._state.meta.model):
+            with self._embedder_lock:  # rebuilt with other weights or precision
+                self._embedder = None
         self._state = new
         return True
 
@@ -125,9 +129,16 @@ class Searcher:
         with self._embedder_lock:
             if self._embedder is None:
                 built = self.meta.model if self._model_path is None else self._resolve_model()
-                self._embedder = query_encoder(
-                    built, self.layout.root, lambda: Embedder(self._resolve_model())
-                )
+                if built.precision == "int8":  # its own embedding space, its own encoder
+                    from newsearch.indexer.int8 import int8_query_encoder
+
+                    self._embedder = int8_query_encoder(
+                        built, self.layout.root, self._resolve_model
+                    )
+                else:
+                    self._embedder = query_encoder(
+                        built, self.layout.root, lambda: Embedder(self._resolve_model())
+                    )
             return self._embedder
 
     def _resolve_model(self) -> ModelInfo:
@@ -140,6 +151,7 @@ class Searcher:
             info = resolve_model(built.path)
         else:
             info = resolve_model(None)
+        info = replace(info, precision=built.precision)  # the folder holds the fp32 weights
         _check_same_model(built, info)
         return info
 
@@ -375,7 +387,18 @@ def _clean_query(query: str) -> str:
     return cleaned
 
 
+def _space(model: ModelInfo) -> tuple[str, int, str]:
+    """What makes two sets of vectors comparable: same weights, size and precision."""
+    return model.sha256, model.dim, model.precision
+
+
 def _check_same_model(built: ModelInfo, given: ModelInfo) -> None:
+    if built.precision != given.precision and built.sha256 == given.sha256:
+        raise ModelError(
+            f"this index holds {built.precision} vectors but the encoder given is "
+            f"{given.precision}: query it with an encoder of its precision, or rebuild it with "
+            f"`newsearch index PATH --rebuild --{given.precision}`"
+        )
     if built.sha256 != given.sha256 or built.dim != given.dim:
         raise ModelError(
             f"this index was built with model {built.name} (weights {built.sha256[:12]}…, "

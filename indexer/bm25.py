@@ -116,10 +116,12 @@ class BM25Arrays:
         k1: float,
         b: float,
         limit: int,
+        extra: dict[int, float] | None = None,
     ) -> list[tuple[int, float]]:
         """(paragraph id, score) of the ``limit`` best documents matching any of ``terms``
         in any field of ``weights`` (field -> clause boost), best first; ties go to the
-        earlier document, as in Whoosh's collector."""
+        earlier document, as in Whoosh's collector. ``extra`` adds scores of other clauses
+        (document number -> score), e.g. phrase matches scored by Whoosh."""
         if limit <= 0 or not terms or self.n == 0:
             return []
         scores = np.zeros(self.n)
@@ -136,6 +138,10 @@ class BM25Arrays:
                 norm = k1 * ((1 - b) + b * fl / self.avgfl[field])
                 scores[docs] += boost * (idf * ((tf * (k1 + 1)) / (tf + norm)))
                 matched[docs] = True
+        if extra:
+            docs = np.fromiter(extra.keys(), dtype=np.int64, count=len(extra))
+            scores[docs] += np.fromiter(extra.values(), dtype=np.float64, count=len(extra))
+            matched[docs] = True
         idx = np.flatnonzero(matched & self.alive)
         if len(idx) > limit:
             s = scores[idx]

@@ -125,8 +125,9 @@ class KeywordIndex:
     def _terms(self, fieldname: str, text: str) -> list[str]:
         return list(self._schema[fieldname].process_text(text, mode="query"))
 
-    def build_query(self, text: str) -> Q.Query | None:
-        """OR of every query word (headline field boosted lower) plus each quoted phrase."""
+    def phrase_clauses(self, text: str) -> list[Q.Query]:
+        """A Whoosh phrase query per "quoted phrase" of two or more words, in the body and
+        (boosted lower) in the headline."""
         boost = self.config.title_boost
         clauses: list[Q.Query] = []
         for phrase in _PHRASE.findall(text):
@@ -135,11 +136,13 @@ class KeywordIndex:
                 clauses.append(Q.Phrase("text", words, boost=2.0))
                 if boost > 0:
                     clauses.append(Q.Phrase("title", words, boost=2.0 * boost))
-        seen: set[str] = set()
-        for word in self._terms("text", text.replace('"', " ")):
-            if word in seen:
-                continue
-            seen.add(word)
+        return clauses
+
+    def build_query(self, text: str) -> Q.Query | None:
+        """OR of every query word (headline field boosted lower) plus each quoted phrase."""
+        boost = self.config.title_boost
+        clauses = self.phrase_clauses(text)
+        for word in self.query_terms(text):
             clauses.append(Q.Term("text", word))
             if boost > 0:
                 clauses.append(Q.Term("title", word, boost=boost))
@@ -152,18 +155,26 @@ class KeywordIndex:
         return list(dict.fromkeys(self._terms("text", text.replace('"', " "))))
 
     def search(self, text: str, limit: int) -> list[tuple[int, float]]:
-        """(paragraph id, BM25F score) best first; empty when no query word is indexable."""
+        """(paragraph id, BM25F score) best first; empty when no query word is indexable.
+
+        Words are scored by the numpy scorer; quoted phrases, which need positions, by
+        Whoosh's phrase matchers alone (an AND of a few terms, cheap), their scores added as
+        Whoosh's OR would add them.
+        """
         if limit <= 0:
             return []
-        if _PHRASE.search(text):
-            return self.search_whoosh(text, limit)
         terms = self.query_terms(text)
         if not terms:
             return []
-        weights = {"text": 1.0, "title": self.config.title_boost}
         reader = self._searcher().reader()
+        phrases = self.phrase_clauses(text)
+        extra: dict[int, float] = {}
+        if phrases:
+            for hit in self._searcher().search(Q.Or(phrases), limit=None):
+                extra[hit.docnum] = float(hit.score)
+        weights = {"text": 1.0, "title": self.config.title_boost}
         return self._bm25(reader).search(
-            reader, terms, weights, self.config.k1, self.config.b, limit
+            reader, terms, weights, self.config.k1, self.config.b, limit, extra
         )
 
     def ceiling(self, text: str) -> float:

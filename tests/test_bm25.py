@@ -131,9 +131,17 @@ def test_index_without_the_id_column_reads_ids_from_stored_fields(tmp_path, docs
     assert_same_as_whoosh(index, sample_queries(docs, 40, seed=5))
 
 
-def test_phrase_queries_still_go_through_whoosh(index):
-    hits = index.search('"security guarantees"', 10)
-    assert hits == index.search_whoosh('"security guarantees"', 10)
+def test_phrase_queries_score_as_whoosh_scores_them(index, docs):
+    """Quoted phrases are matched by Whoosh's phrase matchers and added to the word scores."""
+    rng = random.Random(13)
+    queries = ['"security guarantees"', 'ceasefire "security guarantees" allies']
+    for q in sample_queries(docs, 40, seed=13):
+        words = q.split()
+        if len(words) >= 3:
+            i = rng.randrange(len(words) - 1)
+            queries.append(" ".join([*words[:i], f'"{words[i]} {words[i + 1]}"', *words[i + 2 :]]))
+    assert len(queries) > 20
+    assert_same_as_whoosh(index, queries)
 
 
 def test_threads_share_the_arrays_and_agree(index, docs):

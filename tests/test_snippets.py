@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from newsearch.search.snippets import ELLIPSIS, find_matches, make_snippet, query_stems
+import random
+from pathlib import Path
+
+from newsearch.indexer.articles import read_articles
+from newsearch.search.snippets import (
+    ELLIPSIS,
+    Match,
+    _analyzer,
+    find_matches,
+    make_snippet,
+    query_stems,
+)
 
 
 def marked(snippet) -> list[str]:
@@ -50,3 +61,21 @@ def test_paragraph_without_matches_still_has_a_snippet():
     snippet = make_snippet(text, query_stems("water sharing"), max_chars=100)
     assert snippet.matches == [] and snippet.start == 0 and snippet.text.endswith(ELLIPSIS)
     assert text[snippet.end] == " " and snippet.end <= 100 + len("Officials ")
+
+
+def test_per_word_stemming_matches_running_the_analyzer_over_the_text():
+    """find_matches stems each distinct word once; the spans must be the analyzer's own."""
+    demo = Path(__file__).resolve().parents[1] / "demo" / "articles"
+    texts = [p.full_text for a in read_articles([demo]).articles for p in a.paragraphs]
+    texts += ["U.S. officials' co-operation: e-mail, 3.5% rise, naïve café U.S.A.", "it's 2005's"]
+    rng = random.Random(1)
+    for text in texts:
+        words = text.split()
+        stems = query_stems(" ".join(rng.sample(words, min(4, len(words)))) + " U.S. it's")
+        want = [
+            Match(t.startchar, t.endchar)
+            for t in _analyzer()(text, chars=True)
+            if t.text in stems and t.endchar > t.startchar
+        ]
+        assert find_matches(text, stems) == want, text
+    assert sum(bool(find_matches(t, query_stems(t))) for t in texts) > 0.9 * len(texts)

@@ -185,11 +185,25 @@ def assign_stories(
     """Story id for every article. Without ``encode`` only copies (by words) are clustered."""
     config = config or StoryConfig()
     shingles = [word_shingles(a) for a in articles]
-    cands = candidate_pairs(shingles, config)
+    # Articles with the very same words are copies whatever else is true: only the first of
+    # each such group takes part in the pairwise work and the others are linked to it, as the
+    # pairwise work would link them. (100,000 copies of one page would make 5e9 pairs.)
+    first: dict[frozenset[str], int] = {}
+    pairs: list[PairScore] = []
+    distinct: list[int] = []
+    for i, words in enumerate(shingles):
+        j = first.setdefault(frozenset(words), i) if words else i
+        if j == i:
+            distinct.append(i)
+        else:
+            pairs.append(PairScore(j, i, 1.0, None, True, f"copy: {1.0:.0%} of words shared"))
+    local = candidate_pairs([shingles[i] for i in distinct], config)
+    cands = [(distinct[a], distinct[b]) for a, b in local]
     vectors: list[np.ndarray] | None = None
     if encode is not None:
         vectors = encode_candidates(articles, shingles, cands, encode, config)
-    pairs = [score_pair(i, j, shingles, vectors, config) for i, j in cands]
+    pairs += [score_pair(i, j, shingles, vectors, config) for i, j in cands]
+    pairs.sort(key=lambda p: (p.a, p.b))
 
     parent = list(range(len(articles)))
 

@@ -21,7 +21,7 @@ from whoosh import scoring
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import ID, TEXT, Schema
 
-from .errors import IndexFormatError
+from .errors import DamagedStoreError
 
 _PHRASE = re.compile(r'"([^"]+)"')
 
@@ -88,13 +88,15 @@ class KeywordIndex:
 
     def __init__(self, directory: Path, config: KeywordConfig | None = None) -> None:
         self.config = config or KeywordConfig()
-        try:
-            self._ix = whoosh_index.open_dir(str(directory))
-        except Exception as exc:  # whoosh raises EmptyIndexError, OSError, pickle errors …
-            raise IndexFormatError(f"keyword index in {directory} cannot be opened: {exc}") from exc
-        self._schema = self._ix.schema
+        self._directory = directory
         self._local = threading.local()
         self._weighting = scoring.BM25F(B=self.config.b, K1=self.config.k1)
+        try:
+            self._ix = whoosh_index.open_dir(str(directory))
+            self._searcher()  # opens the segments: a truncated one fails here, not mid-query
+        except Exception as exc:  # whoosh raises EmptyIndexError, OSError, pickle errors …
+            raise _damaged(directory, exc) from exc
+        self._schema = self._ix.schema
 
     def doc_count(self) -> int:
         return self._ix.doc_count()
@@ -136,14 +138,23 @@ class KeywordIndex:
         query = self.build_query(text)
         if query is None or limit <= 0:
             return []
-        results = self._searcher().search(query, limit=limit)
-        return [(int(hit["pid"]), float(hit.score)) for hit in results]
+        try:
+            results = self._searcher().search(query, limit=limit)
+            return [(int(hit["pid"]), float(hit.score)) for hit in results]
+        except Exception as exc:  # damaged postings: zlib, pickle, struct, EOF errors …
+            raise _damaged(self._directory, exc) from exc
 
     def close(self) -> None:
         s = getattr(self._local, "searcher", None)
         if s is not None:
             s.close()
             self._local.searcher = None
+
+
+def _damaged(directory: Path, exc: Exception) -> DamagedStoreError:
+    return DamagedStoreError(
+        f"keyword index in {directory} cannot be read ({type(exc).__name__}: {exc})"
+    )
 
 
 def apply_changes(

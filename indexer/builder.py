@@ -152,6 +152,8 @@ def build_index(
             cache.close()
         if cache.warning:
             read.warnings.append(cache.warning)
+        if story.limited:
+            read.warnings.append(f"story clustering: {story.limited}")
         nvec = vectors.write_index(
             gen / VECTORS_FILE, model.dim, np.asarray(vids), matrix, kind=options.vector_index
         )

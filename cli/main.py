@@ -90,6 +90,9 @@ def user_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
+    except BrokenPipeError:  # `newsearch status --json | head -c 100`: the reader is done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no failing flush
+        raise typer.Exit(0) from None
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         err.print(f"[bold red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)}")
@@ -185,9 +188,11 @@ def _paths_or_sources(paths: list[Path] | None, index_dir: Path) -> list[Path]:
     from newsearch.indexer.errors import NewsearchError
 
     layout = IndexLayout(index_dir)
-    if not layout.exists():
-        raise NewsearchError(f"no PATH given and no index at {index_dir} to take its sources from")
-    return [Path(p) for p in layout.read_meta(layout.current()).sources]
+    try:
+        generation = layout.current()
+    except NewsearchError as exc:  # says what is there instead and how to build an index
+        raise type(exc)(f"no PATH given, and {exc}") from None
+    return [Path(p) for p in layout.read_meta(generation).sources]
 
 
 #: Skipped files and warnings listed one per line before the rest are only counted (``--json``

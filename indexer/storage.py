@@ -66,7 +66,7 @@ def storage_error(exc: BaseException, layout: IndexLayout) -> StorageError | Non
     cause = cause_of(exc)
     if cause is None:
         return None
-    where = getattr(exc, "filename", None) or layout.root
+    where = getattr(exc, "filename2", None) or getattr(exc, "filename", None) or layout.root
     published = (
         "the published index is unchanged and still answers queries; " if layout.exists() else ""
     )

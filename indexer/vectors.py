@@ -134,6 +134,8 @@ class VectorIndex:
 def _faiss_reason(exc: Exception) -> str:
     """The end of a FAISS C++ message ("Error in <signature> at <file>:<line>: <reason>")."""
     text = " ".join(str(exc).split())
+    if "read error" in text:
+        return "the file is truncated"
     reason = text.rsplit(": ", 1)[-1] if " at /" in text else text
     return reason[:200] or type(exc).__name__
 

@@ -357,6 +357,11 @@ def parse_jsonl_record(
     paragraphs = _paragraphs_from_field(text or "")
     derived = False
     if len(title) > MAX_TITLE_CHARS:  # not a headline: keep it whole as the first paragraph
+        if warnings is not None:
+            warnings.append(
+                f"a title of {len(title):,} characters is not a headline: "
+                "indexed as the first paragraph"
+            )
         paragraphs = [Paragraph(0, title), *paragraphs]
         title, derived = _shorten(title), True
     if not paragraphs:
@@ -432,7 +437,7 @@ def _walk(root: Path, report: ReadReport) -> Iterator[Path]:
                 continue
             path = Path(dirpath) / name
             if _SURROGATE.search(str(path)):
-                rel = path.relative_to(root).as_posix().encode("utf-8", "replace").decode()
+                rel = os.fsencode(path.relative_to(root).as_posix()).decode("utf-8", "replace")
                 report.skipped.append(Skipped(rel, "file name is not valid UTF-8: rename it"))
                 continue
             yield path
@@ -472,10 +477,15 @@ def _read_bytes(path: Path, rel: str, report: ReadReport) -> bytes | None:
             return None
         return path.read_bytes()
     except FileNotFoundError:
-        report.skipped.append(Skipped(rel, "vanished before it could be read"))
+        report.skipped.append(Skipped(rel, missing_reason(path)))
     except OSError as exc:
         report.skipped.append(Skipped(rel, f"unreadable ({exc.strerror or exc})"))
     return None
+
+
+def missing_reason(path: Path) -> str:
+    """Why a file the walk listed cannot be found now."""
+    return "broken symbolic link" if path.is_symlink() else "vanished before it could be read"
 
 
 def read_file(path: Path, rel: str, report: ReadReport, category: str = "") -> list[Article]:

@@ -24,6 +24,7 @@ from .articles import (
     _is_candidate,
     _walk,
     content_digest,
+    missing_reason,
     refusal,
 )
 
@@ -167,7 +168,7 @@ def scan(paths: list[str | os.PathLike[str]], report: ReadReport | None = None) 
             try:
                 st = os.stat(key)
             except FileNotFoundError:
-                report.skipped.append(Skipped(rel, "vanished before it could be read"))
+                report.skipped.append(Skipped(rel, missing_reason(Path(key))))
                 continue
             except OSError as exc:
                 report.skipped.append(Skipped(rel, f"unreadable ({exc.strerror or exc})"))

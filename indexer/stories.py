@@ -110,9 +110,16 @@ def _analyzer():
 
 
 def word_shingles(article: Article) -> set[str]:
-    """The stemmed content words of headline and body (1-word shingles, see module doc)."""
+    """The stemmed content words of headline and body (1-word shingles, see module doc).
+
+    Every filter of the analyzer acts on one token alone, so the set is that of the distinct
+    tokens run through the analyzer once each: the same set, without stemming every repeat
+    (a 50 MB article took two minutes, now seconds)."""
+    analyzer = _analyzer()
     text = " ".join([article.title, *(p.full_text for p in article.paragraphs)])
-    return {t.text for t in _analyzer()(text)}
+    tokenizer = analyzer.items[0].expression  # the RegexTokenizer's pattern
+    distinct = {m.group(0) for m in tokenizer.finditer(text)}
+    return {t.text for t in analyzer(" ".join(distinct))}
 
 
 def jaccard(a: set[str], b: set[str]) -> float:

@@ -501,4 +501,4 @@ def test_100k_tiny_files(tmp_path):
 def test_articles_module_limits_are_the_documented_ones():
     assert articles_mod.MAX_PARAGRAPH_CHARS == 10_000
     assert articles_mod.MAX_ARTICLE_BYTES == 100 * 2**20
-    assert MAX_ARTICLE_WINDOWS == 256
+    assert MAX_ARTICLE_WINDOWS == 320

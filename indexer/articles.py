@@ -351,9 +351,7 @@ def parse_jsonl_record(
     """
     article_id = _record_id(record) or fallback_id
     title = clean_line(_text_field(record, "title") or "")
-    text = _text_field(record, "text", numbers=False)
-    if text is None:
-        text = _text_field(record, "body", numbers=False)
+    text = _text_field(record, "text", numbers=False) or _text_field(record, "body", numbers=False)
     paragraphs = _paragraphs_from_field(text or "")
     derived = False
     if len(title) > MAX_TITLE_CHARS:  # not a headline: keep it whole as the first paragraph

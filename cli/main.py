@@ -27,7 +27,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-out = Console(highlight=False, soft_wrap=False)
+
+class _Stdout(Console):
+    """Standard output that ends quietly (status 0, as ``main`` does) when its reader is gone:
+    ``newsearch query … | head -3``."""
+
+    def on_broken_pipe(self) -> None:
+        try:
+            super().on_broken_pipe()
+        except SystemExit:
+            raise SystemExit(0) from None
+
+
+out = _Stdout(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEFAULT_INDEX_DIR = os.environ.get("NEWSEARCH_INDEX_DIR", "index_data")
@@ -92,6 +104,9 @@ def user_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(130) from None
+    except BrokenPipeError:  # `newsearch status --json | head -c 100`: the reader is done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no failing flush
+        raise typer.Exit(0) from None
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         err.print(f"[bold red]error:[/] {escape(exc.strerror or str(exc))}{escape(where)}")
@@ -191,16 +206,25 @@ def _paths_or_sources(paths: list[Path] | None, index_dir: Path) -> list[Path]:
     from newsearch.indexer.errors import NewsearchError
 
     layout = IndexLayout(index_dir)
-    if not layout.exists():
-        raise NewsearchError(f"no PATH given and no index at {index_dir} to take its sources from")
-    return [Path(p) for p in layout.read_meta(layout.current()).sources]
+    try:
+        generation = layout.current()
+    except NewsearchError as exc:  # says what is there instead and how to build an index
+        raise type(exc)(f"no PATH given, and {exc}") from None
+    return [Path(p) for p in layout.read_meta(generation).sources]
+
+
+#: Skipped files and warnings listed one per line before the rest are only counted (``--json``
+#: has them all).
+MAX_LISTED = 50
 
 
 def _print_update(report: Any, index_dir: Path, as_json: bool) -> None:
-    for skipped in report.skipped:
-        err.print(f"[yellow]skipped[/] {escape(str(skipped))}")
-    for warning in report.warnings:
-        err.print(f"[yellow]warning[/] {escape(warning)}")
+    for kind, items in (("skipped", report.skipped), ("warning", report.warnings)):
+        for item in items[:MAX_LISTED]:
+            err.print(f"[yellow]{kind}[/] {escape(str(item))}")
+        if len(items) > MAX_LISTED:
+            err.print(f"[yellow]{kind}[/] … and {len(items) - MAX_LISTED} more (see --json)")
+    reasons = _skip_reasons(report.skipped)
     summary = {
         "index_dir": str(index_dir),
         "mode": report.mode,
@@ -215,6 +239,8 @@ def _print_update(report: Any, index_dir: Path, as_json: bool) -> None:
         "embedded": report.embedded,
         "reused_embeddings": report.reused,
         "skipped": [str(s) for s in report.skipped],
+        "skipped_reasons": reasons,
+        "warnings": list(report.warnings),
         "seconds": round(report.seconds, 2),
     }
     if as_json:
@@ -231,9 +257,24 @@ def _print_update(report: Any, index_dir: Path, as_json: bool) -> None:
         f"{f' ({report.stories} stories)' if report.stories is not None else ''}, "
         f"{report.paragraphs} paragraphs, "
         f"{report.vectors} vectors ({report.embedded} embedded, {report.reused} reused) "
-        f"in {report.seconds:.1f}s; skipped {len(report.skipped)} "
-        f"→ {escape(str(index_dir))}"
+        f"in {report.seconds:.1f}s; skipped {len(report.skipped)}"
+        f"{_reasons_text(reasons)}, {len(report.warnings)} warnings → {escape(str(index_dir))}"
     )
+
+
+def _skip_reasons(skipped: list[Any]) -> dict[str, int]:
+    """How many sources were skipped for each kind of reason, most first."""
+    counts: dict[str, int] = {}
+    for s in skipped:
+        kind = getattr(s, "kind", str(s))
+        counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _reasons_text(reasons: dict[str, int]) -> str:
+    if not reasons:
+        return ""
+    return " (" + ", ".join(f"{n} {escape(kind)}" for kind, n in reasons.items()) + ")"
 
 
 @app.command()
@@ -314,6 +355,13 @@ def query(
             from newsearch.indexer.errors import QueryError
 
             raise QueryError(f"-k must be at least 1, got {k}")
+        from newsearch.search.query import MAX_QUERY_CHARS, prepare_query
+
+        if prepare_query(text).truncated:
+            err.print(
+                f"[yellow]warning:[/] the query is longer than {MAX_QUERY_CHARS:,} characters; "
+                f"only its first {MAX_QUERY_CHARS:,} are searched"
+            )
         filters = Filter.make(source=source, category=category, since=since, until=until)
         chosen = _fusion(fusion, alpha, rrf_k, norm, tau)
         with Searcher(index_dir, model_path=model) as searcher:
@@ -384,11 +432,12 @@ def _print_explain(hit: Any) -> None:
 
 
 def _print_results(results: Any, explain: bool = False) -> None:
+    shown = results.query if len(results.query) <= 80 else results.query[:79] + "…"
     if not results.hits:
-        out.print(f"no results for [bold]{escape(results.query)}[/] ({results.mode})")
+        out.print(f"no results for [bold]{escape(shown)}[/] ({results.mode})")
         return
     out.print(
-        f"[dim]{len(results.hits)} results for[/] [bold]{escape(results.query)}[/] "
+        f"[dim]{len(results.hits)} results for[/] [bold]{escape(shown)}[/] "
         f"[dim]({results.mode}, {results.took_ms:.0f} ms)[/]\n"
     )
     for hit in results.hits:

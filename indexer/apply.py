@@ -23,6 +23,7 @@ from .builder import (
     NoProgress,
     Progress,
     _embed,
+    capped_warning,
     document_encoder,
     keyword_docs,
     window_texts,
@@ -114,8 +115,9 @@ def apply_changes(
     progress.advance(len(rows))
     progress.finish()
 
+    notes: list[str] = []
     vids, matrix, embedded, reused = _vectors_for(
-        layout, meta, options, embedder, pids, rows, progress
+        layout, meta, options, embedder, pids, rows, progress, notes
     )
     progress.start("vectors", 1)
     nvec = vectors.apply_changes(gen / VECTORS_FILE, removed, np.asarray(vids), matrix)
@@ -141,17 +143,20 @@ def apply_changes(
         deleted=len(cs.deleted),
         seconds=time.perf_counter() - started,
         skipped=cs.read.skipped,
-        warnings=cs.read.warnings,
+        warnings=cs.read.warnings + notes,
     )
 
 
-def _vectors_for(layout, meta, options, embedder, pids, rows, progress):
-    """Window, look up or encode the new paragraphs exactly as a full build would."""
+def _vectors_for(layout, meta, options, embedder, pids, rows, progress, notes):
+    """Window, look up or encode the new paragraphs exactly as a full build would; warnings
+    (articles past the window budget, a damaged cache) go to ``notes``."""
     if not rows:
         return [], np.zeros((0, meta.model.dim), dtype=np.float32), 0, 0
     tokenizer_model = meta.model if os.path.isdir(meta.model.path) else index_model(meta, options)
     splitter = WindowSplitter(tokenizer_model, meta.window_tokens, meta.window_overlap)
-    vids, texts = window_texts(splitter, pids, rows, meta.embed_headline)
+    capped: list[str] = []
+    vids, texts = window_texts(splitter, pids, rows, meta.embed_headline, capped)
+    notes.extend(capped_warning(aid) for aid in capped)
     lazy = _EmbedderOnDemand(meta, options, embedder)
     cache = EmbeddingCache(
         layout.cache_path, meta.model.sha256, meta.model.dim, meta.model.precision
@@ -160,6 +165,8 @@ def _vectors_for(layout, meta, options, embedder, pids, rows, progress):
         matrix, embedded, reused = _embed(texts, lazy, cache, progress)
     finally:
         cache.close()
+    if cache.warning:
+        notes.append(cache.warning)
     return vids, matrix, embedded, reused
 
 

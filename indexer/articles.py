@@ -9,9 +9,11 @@ would otherwise become hits of its own.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import stat
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +33,21 @@ _MAX_CONTEXT_CHARS = 40
 #: A first line longer than this is a paragraph, not a headline.
 _MAX_HEADLINE_WORDS = 30
 
+#: Limits that keep one hostile file from taking the whole build down (README, "Limits").
+#: A plain-text article file larger than this is skipped; JSONL and SGML collections are not
+#: limited (they hold many articles).
+MAX_ARTICLE_BYTES = 100 * 2**20
+#: A paragraph longer than this is indexed as consecutive parts of at most this many characters,
+#: cut at sentence ends where possible: BM25 normalizes by length, so one 1 MB "paragraph" would
+#: never rank, and snippets and result pages stay small. No paragraph of the BBC, SciFact or
+#: Reuters corpora is longer (SciFact's longest abstracts are exactly 10,000 characters).
+MAX_PARAGRAPH_CHARS = 10_000
+#: A headline longer than this is not a headline: the text is kept as the first paragraph and
+#: the title made from its start.
+MAX_TITLE_CHARS = 500
+#: JSONL ids longer than this are refused (an id is a key, printed with every hit).
+MAX_ID_CHARS = 512
+
 _RESIDUE_WORDS = (
     r"leave a comment|listen to (?:this )?article|advertisement|share this article|share|"
     r"subscribe|skip to (?:main )?content|print|email|comments?|close|menu"
@@ -43,6 +60,15 @@ _SYNDICATION_NOTE = re.compile(r"has not been edited by .{1,40} staff", re.IGNOR
 _NO_WORDS = re.compile(r"^[\W_]*$")
 _QUOTES = "\"'‘’“”«» "
 _DATE_IN_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+#: Control characters (Unicode category Cc) other than tab and newline; carriage returns are
+#: turned into newlines before this applies.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Lone surrogates: JSON escapes (a lone ``\ud800``) produce them, and SQLite and UTF-8
+#: writers refuse them.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_BAD_ID = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_REASON_KIND = re.compile(r":| \(| '|, ")
+_SENTENCE_END = re.compile(r"[.!?…][\"'’”»)]*\s")
 
 _BINARY_MAGIC = (
     b"%PDF",
@@ -101,6 +127,12 @@ class Skipped:
         where = f"{self.path}:{self.line}" if self.line else self.path
         return f"{where}: {self.reason}"
 
+    @property
+    def kind(self) -> str:
+        """The reason without its particulars ("malformed JSON", "duplicate article id"),
+        for a summary that counts skips by reason."""
+        return _REASON_KIND.split(self.reason, maxsplit=1)[0].strip() or self.reason
+
 
 @dataclass
 class ReadReport:
@@ -110,6 +142,10 @@ class ReadReport:
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     files_read: int = 0
+    #: Content digest (``content_digest``) of the bytes each file's articles were parsed from,
+    #: by path string: the manifest records these, never a second read that could see a newer
+    #: version of a file edited while it was being indexed.
+    digests: dict[str, str] = field(default_factory=dict)
 
 
 def is_residue(line: str) -> bool:
@@ -119,7 +155,7 @@ def is_residue(line: str) -> bool:
         return True
     if _RESIDUE_LINE.match(s) or _RESIDUE_PREFIX.match(s):
         return True
-    return bool(_SYNDICATION_NOTE.search(s)) and len(s) < 200
+    return len(s) < 200 and bool(_SYNDICATION_NOTE.search(s))
 
 
 def _is_context_line(line: str) -> bool:
@@ -194,7 +230,7 @@ def parse_text_article(text: str, article_id: str, **meta: str) -> Article | Non
     if not lines:
         return None
     first = " ".join(lines[0].split())
-    derived = len(first.split()) > _MAX_HEADLINE_WORDS
+    derived = len(first.split()) > _MAX_HEADLINE_WORDS or len(first) > MAX_TITLE_CHARS
     if derived:
         # No headline line (a page copied from its first paragraph): name the article by the
         # start of that paragraph and keep the paragraph as body.
@@ -207,16 +243,24 @@ def parse_text_article(text: str, article_id: str, **meta: str) -> Article | Non
     return Article(article_id, title, paragraphs, derived_title=derived, **meta)
 
 
-def _shorten(text: str, words: int = 12) -> str:
-    parts = text.split()
-    return " ".join(parts[:words]) + ("…" if len(parts) > words else "")
+def _shorten(text: str, words: int = 12, chars: int = 120) -> str:
+    """The start of a whitespace-normalized text as a title: 12 words, at most 120 characters."""
+    short = " ".join(text[: 4 * chars].split()[:words])[:chars].rstrip()
+    return short + ("…" if len(short) < len(text.strip()) else "")
 
 
 def normalize_text(text: str) -> str:
-    """Unify line endings and Unicode forms, and drop control characters that break indexers."""
+    """Unify line endings and Unicode forms, and drop control characters that break indexers
+    (lone surrogates become U+FFFD). Regular expressions, not a loop per character: a 50 MB
+    file takes a second, not ten."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = unicodedata.normalize("NFC", text)
-    return "".join(c for c in text if c in "\n\t" or unicodedata.category(c) != "Cc")
+    text = unicodedata.normalize("NFC", _SURROGATE.sub("\ufffd", text))
+    return _CONTROL.sub("", text)
+
+
+def clean_line(text: str) -> str:
+    """A one-line field (headline, metadata): normalized, whitespace runs made single spaces."""
+    return " ".join(normalize_text(text).split())
 
 
 def decode_bytes(data: bytes) -> tuple[str | None, str | None]:
@@ -239,6 +283,13 @@ def decode_bytes(data: bytes) -> tuple[str | None, str | None]:
         return data.decode("utf-8"), None
     except UnicodeDecodeError:
         pass
+    # UTF-8 with a few damaged bytes (a truncated download, one pasted cp1252 character) is
+    # still UTF-8: decoding all of it as cp1252 would garble every accented letter it holds.
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    non_ascii = len(text) - len(text.encode("ascii", "ignore"))
+    if non_ascii - bad > bad:
+        return text, f"invalid UTF-8: {bad} damaged byte sequence(s) replaced by U+FFFD"
     try:
         return data.decode("cp1252"), "not UTF-8, decoded as cp1252"
     except UnicodeDecodeError:
@@ -254,25 +305,81 @@ def _paragraphs_from_field(text: str) -> list[Paragraph]:
     return split_paragraphs(normalize_text(text))
 
 
-def parse_jsonl_record(record: dict, fallback_id: str) -> Article | None:
-    """One JSONL/BEIR record: ``id``/``_id``, ``title``, ``text``, optional metadata."""
-    rid = record.get("id", record.get("_id"))
-    article_id = str(rid) if rid not in (None, "") else fallback_id
-    title = " ".join(str(record.get("title") or "").split())
-    text = str(record.get("text") or record.get("body") or "")
-    paragraphs = _paragraphs_from_field(text)
+class RecordError(ValueError):
+    """A JSONL record that cannot be an article; the message says why (it names the field)."""
+
+
+_TYPE_NAMES = {dict: "an object", list: "an array", bool: "true/false", float: "a number"}
+
+
+def _text_field(record: dict, name: str, numbers: bool = True) -> str | None:
+    """A text field of a record: None when absent or null; numbers read as text if allowed."""
+    value = record.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    if numbers and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    kind = _TYPE_NAMES.get(type(value), type(value).__name__)
+    raise RecordError(f"wrong type: field {name!r} is {kind}, not text")
+
+
+def _record_id(record: dict) -> str | None:
+    key = "id" if record.get("id") not in (None, "") else "_id"
+    value = record.get(key)
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        kind = _TYPE_NAMES.get(type(value), type(value).__name__)
+        raise RecordError(f"wrong type: field {key!r} is {kind}, not a string or whole number")
+    article_id = str(value)
+    if len(article_id) > MAX_ID_CHARS:
+        raise RecordError(f"id too long: {len(article_id):,} characters (limit {MAX_ID_CHARS})")
+    if _BAD_ID.search(article_id):
+        raise RecordError(f"bad id: {article_id!r} holds control characters or invalid Unicode")
+    return article_id
+
+
+def parse_jsonl_record(
+    record: dict, fallback_id: str, warnings: list[str] | None = None
+) -> Article | None:
+    """One JSONL/BEIR record: ``id``/``_id``, ``title``, ``text``, optional metadata.
+
+    Returns None when the record has neither title nor text; raises ``RecordError`` when the
+    id, title or text is of the wrong type (an object, an array). Metadata of the wrong type is
+    dropped with a note in ``warnings``. Ids are opaque keys, never paths: ``../../etc/passwd``
+    is stored and shown as it is and names no file.
+    """
+    article_id = _record_id(record) or fallback_id
+    title = clean_line(_text_field(record, "title") or "")
+    text = _text_field(record, "text", numbers=False) or _text_field(record, "body", numbers=False)
+    paragraphs = _paragraphs_from_field(text or "")
+    derived = False
+    if len(title) > MAX_TITLE_CHARS:  # not a headline: keep it whole as the first paragraph
+        if warnings is not None:
+            warnings.append(
+                f"a title of {len(title):,} characters is not a headline: "
+                "indexed as the first paragraph"
+            )
+        paragraphs = [Paragraph(0, title), *paragraphs]
+        title, derived = _shorten(title), True
     if not paragraphs:
         if not title:
             return None
         paragraphs = [Paragraph(0, title)]
+    meta: dict[str, str] = {}
+    for name in ("date", "source", "url", "category"):
+        try:
+            meta[name] = clean_line(_text_field(record, name) or "")
+        except RecordError as exc:
+            meta[name] = ""
+            if warnings is not None:
+                warnings.append(f"{exc}: ignored")
     return Article(
         id=article_id,
         title=title or paragraphs[0].text[:80],
-        paragraphs=paragraphs,
-        date=str(record.get("date") or ""),
-        source=str(record.get("source") or ""),
-        url=str(record.get("url") or ""),
-        category=str(record.get("category") or ""),
+        paragraphs=[Paragraph(i, p.text, p.context) for i, p in enumerate(paragraphs)],
+        derived_title=derived,
+        **meta,
     )
 
 
@@ -285,10 +392,19 @@ def _read_jsonl(path: Path, rel: str, text: str, report: ReadReport) -> Iterator
         except json.JSONDecodeError as exc:
             report.skipped.append(Skipped(rel, f"malformed JSON ({exc.msg})", lineno))
             continue
+        except RecursionError:
+            report.skipped.append(Skipped(rel, "malformed JSON (nested too deeply)", lineno))
+            continue
         if not isinstance(record, dict):
             report.skipped.append(Skipped(rel, "not a JSON object", lineno))
             continue
-        article = parse_jsonl_record(record, fallback_id=f"{rel}#{lineno}")
+        notes: list[str] = []
+        try:
+            article = parse_jsonl_record(record, fallback_id=f"{rel}#{lineno}", warnings=notes)
+        except RecordError as exc:
+            report.skipped.append(Skipped(rel, str(exc), lineno))
+            continue
+        report.warnings.extend(f"{rel}:{lineno}: {n}" for n in notes)
         if article is None:
             report.skipped.append(Skipped(rel, "no title or text", lineno))
             continue
@@ -298,7 +414,8 @@ def _read_jsonl(path: Path, rel: str, text: str, report: ReadReport) -> Iterator
 
 
 def _walk(root: Path, report: ReadReport) -> Iterator[Path]:
-    """Files under root in a stable order; hidden entries and symlink loops are skipped."""
+    """Files under root in a stable order; hidden entries, symlink loops and names that are not
+    valid UTF-8 (they cannot be stored or shown) are skipped, the last two with a reason."""
     seen: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=None):
         try:
@@ -307,14 +424,21 @@ def _walk(root: Path, report: ReadReport) -> Iterator[Path]:
             continue
         key = (st.st_dev, st.st_ino)
         if key in seen:
-            report.skipped.append(Skipped(dirpath, "directory already visited (symlink loop)"))
+            rel = Path(dirpath).relative_to(root).as_posix()
+            report.skipped.append(Skipped(rel, "symlink loop: directory already visited"))
             dirnames[:] = []
             continue
         seen.add(key)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            if _SURROGATE.search(str(path)):
+                rel = os.fsencode(path.relative_to(root).as_posix()).decode("utf-8", "replace")
+                report.skipped.append(Skipped(rel, "file name is not valid UTF-8: rename it"))
+                continue
+            yield path
 
 
 def _is_candidate(path: Path) -> bool:
@@ -324,37 +448,120 @@ def _is_candidate(path: Path) -> bool:
     return suffix in TEXT_SUFFIXES or suffix in JSONL_SUFFIXES or suffix in SGML_SUFFIXES
 
 
-def read_file(path: Path, rel: str, report: ReadReport, category: str = "") -> list[Article]:
-    """Read one file into articles, recording why it was skipped if it was."""
+def content_digest(data: bytes) -> str:
+    """What the manifest records of a file's content."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def refusal(path: Path, st: os.stat_result) -> str | None:
+    """Why a file found by the walk is not read at all, or None: not a regular file (a FIFO
+    named ``x.txt`` would block the build forever), or a text article over the size limit."""
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if st.st_size > MAX_ARTICLE_BYTES and path.suffix.lower() in TEXT_SUFFIXES:
+        return (
+            f"too large: {st.st_size / 2**20:,.0f} MB, over the "
+            f"{MAX_ARTICLE_BYTES // 2**20} MB limit for one article file"
+        )
+    return None
+
+
+def _read_bytes(path: Path, rel: str, report: ReadReport) -> bytes | None:
+    """The file's bytes, or None with the reason recorded: vanished, unreadable, refused."""
     try:
-        data = path.read_bytes()
+        reason = refusal(path, path.stat())
+        if reason:
+            report.skipped.append(Skipped(rel, reason))
+            return None
+        return path.read_bytes()
+    except FileNotFoundError:
+        report.skipped.append(Skipped(rel, missing_reason(path)))
     except OSError as exc:
         report.skipped.append(Skipped(rel, f"unreadable ({exc.strerror or exc})"))
+    return None
+
+
+def missing_reason(path: Path) -> str:
+    """Why a file the walk listed cannot be found now."""
+    return "broken symbolic link" if path.is_symlink() else "vanished before it could be read"
+
+
+def read_file(path: Path, rel: str, report: ReadReport, category: str = "") -> list[Article]:
+    """Read one file into articles, recording why it was skipped if it was."""
+    data = _read_bytes(path, rel, report)
+    if data is None:
         return []
     report.files_read += 1
+    report.digests[str(path)] = content_digest(data)
     text, note = decode_bytes(data)
+    del data
     if text is None:
         report.skipped.append(Skipped(rel, note or "binary data"))
         return []
     if note:
         report.warnings.append(f"{rel}: {note}")
     if path.suffix.lower() in JSONL_SUFFIXES:
-        return list(_read_jsonl(path, rel, text, report))
-    if path.suffix.lower() in SGML_SUFFIXES:
+        articles = list(_read_jsonl(path, rel, text, report))
+    elif path.suffix.lower() in SGML_SUFFIXES:
         from .sgml import read_sgml
 
-        return list(read_sgml(path, rel, text, report))
-    article = parse_text_article(
-        text,
-        rel,
-        source_path=str(path),
-        date=_date_from_name(path.name),
-        category=category,
-    )
-    if article is None:
-        report.skipped.append(Skipped(rel, "empty file"))
-        return []
-    return [article]
+        articles = list(read_sgml(path, rel, text, report))
+    else:
+        article = parse_text_article(
+            text,
+            rel,
+            source_path=str(path),
+            date=_date_from_name(path.name),
+            category=category,
+        )
+        if article is None:
+            report.skipped.append(Skipped(rel, "empty file"))
+            return []
+        articles = [article]
+    return [_bounded(a, rel, report) for a in articles]
+
+
+def _bounded(article: Article, rel: str, report: ReadReport) -> Article:
+    """The article with every paragraph longer than ``MAX_PARAGRAPH_CHARS`` cut into parts."""
+    if all(len(p.text) <= MAX_PARAGRAPH_CHARS for p in article.paragraphs):
+        return article
+    paragraphs: list[Paragraph] = []
+    for p in article.paragraphs:
+        parts = cut_text(p.text, MAX_PARAGRAPH_CHARS)
+        if len(parts) > 1:
+            where = f"{rel}:{article.line}" if article.line else rel
+            report.warnings.append(
+                f"{where}: paragraph {p.position + 1} has {len(p.text):,} characters: indexed "
+                f"as {len(parts):,} parts of at most {MAX_PARAGRAPH_CHARS:,}"
+            )
+        for i, part in enumerate(parts):
+            paragraphs.append(Paragraph(len(paragraphs), part, p.context if i == 0 else ""))
+    article.paragraphs = paragraphs
+    return article
+
+
+def cut_text(text: str, limit: int) -> list[str]:
+    """``text`` in consecutive pieces of at most ``limit`` characters, each ending at a sentence
+    end if one lies in its second half, else at a space, else (one enormous word) anywhere.
+    Joining the pieces with single spaces gives the text back (but where a word was cut)."""
+    parts: list[str] = []
+    start, n = 0, len(text)
+    while n - start > limit:
+        window = text[start : start + limit + 1]
+        cut = -1
+        for m in _SENTENCE_END.finditer(window, limit // 2):
+            cut = m.end() - 1  # at the space after the sentence
+        if cut < 0:
+            cut = window.rfind(" ", limit // 2)
+        if cut <= 0:
+            parts.append(text[start : start + limit])
+            start += limit
+            continue
+        parts.append(text[start : start + cut].rstrip())
+        start += cut + 1
+    if start < n:
+        parts.append(text[start:])
+    return [p for p in parts if p]
 
 
 def read_articles(paths: Iterable[str | os.PathLike[str]]) -> ReadReport:
@@ -370,13 +577,13 @@ def read_articles(paths: Iterable[str | os.PathLike[str]]) -> ReadReport:
         if not root.exists():
             report.skipped.append(Skipped(str(given), "no such file or directory"))
             continue
-        if root.is_file():
+        if root.is_dir():
+            files = [
+                (p, p.relative_to(root).as_posix()) for p in _walk(root, report) if _is_candidate(p)
+            ]
+        else:  # a file given by name is read whatever its ending (FIFOs are refused there)
             files = [(root, root.name)]
-        else:
-            files = [(p, p.relative_to(root).as_posix()) for p in _walk(root, report)]
         for path, rel in files:
-            if root.is_dir() and not _is_candidate(path):
-                continue
             parent = Path(rel).parent
             category = parent.parts[0] if parent.parts else ""
             for article in read_file(path, rel, report, category=category):

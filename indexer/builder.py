@@ -23,6 +23,7 @@ from .articles import Article, Skipped, read_articles
 from .cache import EmbeddingCache, text_key
 from .docstore import DocstoreWriter
 from .embedder import (
+    MAX_ARTICLE_WINDOWS,
     WINDOW_OVERLAP,
     WINDOW_TOKENS,
     DocumentEncoder,
@@ -33,6 +34,7 @@ from .embedder import (
 )
 from .errors import EmptyCorpusError, ModelError
 from .layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, IndexLayout, IndexMeta, utc_now
+from .storage import writing
 
 ENCODE_CHUNK = 512
 
@@ -122,7 +124,11 @@ def build_index(
         )
     model = embedder.info
 
-    with contextlib.nullcontext() if lock_held else layout.writer_lock(wait=wait):
+    with (
+        writing(layout),
+        contextlib.nullcontext() if lock_held else layout.writer_lock(wait=wait),
+        writing(layout, lock_held=True),
+    ):
         layout.cleanup()
         scanned_ns = time.time_ns()
         sources = manifest.scan(list(paths))
@@ -142,7 +148,8 @@ def build_index(
         progress.finish()
 
         splitter = WindowSplitter(model, options.window_tokens, options.window_overlap)
-        vids, texts = window_texts(splitter, pids, rows, options.embed_headline)
+        capped: list[str] = []
+        vids, texts = window_texts(splitter, pids, rows, options.embed_headline, capped)
 
         cache = EmbeddingCache(layout.cache_path, model.sha256, model.dim, model.precision)
         try:
@@ -154,6 +161,10 @@ def build_index(
             )
         finally:
             cache.close()
+        if cache.warning:
+            read.warnings.append(cache.warning)
+        if story.limited:
+            read.warnings.append(f"story clustering: {story.limited}")
         nvec = vectors.write_index(
             gen / VECTORS_FILE, model.dim, np.asarray(vids), matrix, kind=options.vector_index
         )
@@ -172,7 +183,10 @@ def build_index(
             build_seconds=round(time.perf_counter() - started, 2),
         )
         layout.write_meta(gen, meta)
-        manifest.save(gen, manifest.from_build(list(paths), sources, read.articles, scanned_ns))
+        manifest.save(
+            gen,
+            manifest.from_build(list(paths), sources, read.articles, scanned_ns, read.digests),
+        )
         final = layout.publish(gen)
         layout.cleanup()
 
@@ -185,9 +199,18 @@ def build_index(
         reused=reused,
         seconds=time.perf_counter() - started,
         skipped=read.skipped,
-        warnings=read.warnings + ([export_warning] if export_warning else []),
+        warnings=read.warnings
+        + [capped_warning(aid) for aid in capped]
+        + ([export_warning] if export_warning else []),
         files_read=read.files_read,
         stories=story.clusters,
+    )
+
+
+def capped_warning(article_id: str) -> str:
+    return (
+        f"{article_id}: too long to embed whole: its first {MAX_ARTICLE_WINDOWS} windows of "
+        "text are embedded, the rest is found by keyword search only"
     )
 
 
@@ -236,10 +259,14 @@ def window_texts(
     pids: Sequence[int],
     rows: Sequence[tuple[Article, int]],
     embed_headline: bool,
+    capped: list[str] | None = None,
 ) -> tuple[list[int], list[str]]:
     """(vector ids, texts to embed) for paragraphs ``rows``: full builds and incremental
-    updates must produce the very same texts, or the cache misses and vectors disagree."""
-    windows = splitter.split_many([a.paragraphs[pos].full_text for a, pos in rows])
+    updates must produce the very same texts, or the cache misses and vectors disagree.
+
+    An article gets at most ``MAX_ARTICLE_WINDOWS`` windows; its paragraphs past them have no
+    vector (found by keywords only) and its id is added to ``capped``."""
+    windows = article_windows(splitter, rows, capped)
     vids: list[int] = []
     texts: list[str] = []
     for pid, (a, _), wins in zip(pids, rows, windows, strict=True):
@@ -247,6 +274,35 @@ def window_texts(
             vids.append(vectors.vector_id(pid, w))
             texts.append(embedding_text(headline(a), win, embed_headline))
     return vids, texts
+
+
+def article_windows(
+    splitter: WindowSplitter, rows: Sequence[tuple[Article, int]], capped: list[str] | None = None
+) -> list[list[str]]:
+    """Windows of each paragraph of ``rows`` (all paragraphs of each article, in order).
+
+    Most articles cannot reach the per-article budget (a paragraph of T tokens has at most
+    T / step + 1 windows, and a token covers at least one character), and are split in one
+    batch; the others paragraph by paragraph, up to the budget."""
+    texts = [a.paragraphs[pos].full_text for a, pos in rows]
+    bound: dict[str, int] = {}
+    rows_of: dict[str, list[int]] = {}
+    for i, ((a, _), text) in enumerate(zip(rows, texts, strict=True)):
+        bound[a.id] = bound.get(a.id, 0) + len(text) // splitter.step + 1
+        rows_of.setdefault(a.id, []).append(i)
+    big = [aid for aid, n in bound.items() if n > MAX_ARTICLE_WINDOWS]
+    small = [i for i, (a, _) in enumerate(rows) if bound[a.id] <= MAX_ARTICLE_WINDOWS]
+    windows: list[list[str]] = [[] for _ in rows]
+    for i, wins in zip(small, splitter.split_many([texts[i] for i in small]), strict=True):
+        windows[i] = wins
+    for aid in big:
+        idx = rows_of[aid]
+        split = splitter.split_budget([texts[i] for i in idx], MAX_ARTICLE_WINDOWS)
+        for i, wins in zip(idx, split, strict=True):
+            windows[i] = wins
+        if capped is not None and any(not w for w in split):
+            capped.append(aid)
+    return windows
 
 
 def _write_docstore(path: Path, articles: list[Article]) -> tuple[list[int], list]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .articles import Article
-from .errors import IndexFormatError
+from .errors import DamagedStoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -135,14 +135,14 @@ class Docstore:
 
     def __init__(self, path: Path) -> None:
         if not path.is_file():
-            raise IndexFormatError(f"docstore {path} is missing")
+            raise DamagedStoreError(f"docstore {path} is missing")
         self._uri = f"file:{path}?mode=ro&immutable=1"
         self._local = threading.local()
         try:
             self.count_paragraphs()
             columns = {r[1] for r in self._conn().execute("PRAGMA table_info(articles)")}
         except sqlite3.DatabaseError as exc:
-            raise IndexFormatError(f"docstore {path} is damaged: {exc}") from exc
+            raise DamagedStoreError(f"docstore {path} is damaged ({exc})") from exc
         # Indexes built before story clustering: every article is its own story.
         self._story_cols = (
             "story_id, story_note" if "story_id" in columns else "id AS story_id, '' AS story_note"

@@ -34,6 +34,11 @@ WINDOW_OVERLAP = 50
 #: A paragraph longer than this many windows is embedded by its first windows only (it stays
 #: fully searchable by keywords); 64 windows is ~9,000 words.
 MAX_WINDOWS = 64
+#: An article gets at most this many windows in all (~48,000 tokens, ~35,000 words): past them
+#: its paragraphs are found by keywords only. Bounds the model time one huge file can take
+#: (a 50 MB file would otherwise need ~80,000 windows). No article of the shared corpora
+#: reaches it: the longest need 260 windows (Reuters-21578), 73 (BBC), 13 (SciFact).
+MAX_ARTICLE_WINDOWS = 320
 _WORD = re.compile(r"\S+")
 
 Progress = Callable[[int], None]
@@ -187,6 +192,21 @@ class WindowSplitter:
             out.append(text[offsets[start][0] : offsets[end - 1][1]])
             if end == len(offsets) or len(out) == MAX_WINDOWS:
                 break
+        return out
+
+    def split_budget(self, texts: Sequence[str], budget: int) -> list[list[str]]:
+        """Windows for each text in order, at most ``budget`` in all: texts past the budget get
+        none and are not even tokenized."""
+        out: list[list[str]] = []
+        used = 0
+        for start in range(0, len(texts), 16):
+            if used >= budget:
+                out.extend([] for _ in texts[start:])
+                break
+            for wins in self.split_many(texts[start : start + 16]):
+                wins = wins[: max(0, budget - used)]
+                used += len(wins)
+                out.append(wins)
         return out
 
     def split_many(self, texts: Sequence[str]) -> list[list[str]]:

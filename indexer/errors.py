@@ -17,6 +17,18 @@ class IndexFormatError(NewsearchError):
     """The index on disk is damaged or from another format version."""
 
 
+#: What to run when an index on disk is damaged.
+REBUILD_HINT = "run `newsearch index PATH --rebuild`"
+
+
+class DamagedStoreError(IndexFormatError):
+    """One store of a published generation cannot be read; ``detail`` says which and why."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+        super().__init__(f"{detail}: {REBUILD_HINT}")
+
+
 class ModelError(NewsearchError):
     """The embedding model is missing, damaged, or not the one the index was built with."""
 
@@ -35,3 +47,10 @@ class LockedError(NewsearchError):
     """Another process holds the index's writer lock."""
 
     exit_code = 3
+
+
+class StorageError(NewsearchError):
+    """The index could not be written (disk full, read-only directory, no permission); the
+    published index is unchanged."""
+
+    exit_code = 4

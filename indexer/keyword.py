@@ -23,7 +23,7 @@ from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import COLUMN, ID, TEXT, Schema
 
 from .bm25 import PID_COLUMN, BM25Arrays, whoosh_idf
-from .errors import IndexFormatError
+from .errors import DamagedStoreError
 
 _PHRASE = re.compile(r'"([^"]+)"')
 
@@ -102,15 +102,17 @@ class KeywordIndex:
 
     def __init__(self, directory: Path, config: KeywordConfig | None = None) -> None:
         self.config = config or KeywordConfig()
-        try:
-            self._ix = whoosh_index.open_dir(str(directory))
-        except Exception as exc:  # whoosh raises EmptyIndexError, OSError, pickle errors …
-            raise IndexFormatError(f"keyword index in {directory} cannot be opened: {exc}") from exc
-        self._schema = self._ix.schema
+        self._directory = directory
         self._local = threading.local()
         self._weighting = scoring.BM25F(B=self.config.b, K1=self.config.k1)
         self._arrays: BM25Arrays | None = None
         self._arrays_lock = threading.Lock()
+        try:
+            self._ix = whoosh_index.open_dir(str(directory))
+            self._searcher()  # opens the segments: a truncated one fails here, not mid-query
+        except Exception as exc:  # whoosh raises EmptyIndexError, OSError, pickle errors …
+            raise _damaged(directory, exc) from exc
+        self._schema = self._ix.schema
 
     def doc_count(self) -> int:
         return self._ix.doc_count()
@@ -166,16 +168,19 @@ class KeywordIndex:
         terms = self.query_terms(text)
         if not terms:
             return []
-        reader = self._searcher().reader()
-        phrases = self.phrase_clauses(text)
-        extra: dict[int, float] = {}
-        if phrases:
-            for hit in self._searcher().search(Q.Or(phrases), limit=None):
-                extra[hit.docnum] = float(hit.score)
         weights = {"text": 1.0, "title": self.config.title_boost}
-        return self._bm25(reader).search(
-            reader, terms, weights, self.config.k1, self.config.b, limit, extra
-        )
+        try:
+            reader = self._searcher().reader()
+            extra: dict[int, float] = {}
+            phrases = self.phrase_clauses(text)
+            if phrases:
+                for hit in self._searcher().search(Q.Or(phrases), limit=None):
+                    extra[hit.docnum] = float(hit.score)
+            return self._bm25(reader).search(
+                reader, terms, weights, self.config.k1, self.config.b, limit, extra
+            )
+        except Exception as exc:  # damaged postings or columns: zlib, pickle, struct, EOF …
+            raise _damaged(self._directory, exc) from exc
 
     def ceiling(self, text: str) -> float:
         """The highest BM25F score a paragraph could get for ``text``: each indexable query word
@@ -202,8 +207,11 @@ class KeywordIndex:
         query = self.build_query(text)
         if query is None or limit <= 0:
             return []
-        results = self._searcher().search(query, limit=limit)
-        return [(int(hit["pid"]), float(hit.score)) for hit in results]
+        try:
+            results = self._searcher().search(query, limit=limit)
+            return [(int(hit["pid"]), float(hit.score)) for hit in results]
+        except Exception as exc:  # damaged postings: zlib, pickle, struct, EOF errors …
+            raise _damaged(self._directory, exc) from exc
 
     def _bm25(self, reader) -> BM25Arrays:
         with self._arrays_lock:
@@ -216,6 +224,12 @@ class KeywordIndex:
         if s is not None:
             s.close()
             self._local.searcher = None
+
+
+def _damaged(directory: Path, exc: Exception) -> DamagedStoreError:
+    return DamagedStoreError(
+        f"keyword index in {directory} cannot be read ({type(exc).__name__}: {exc})"
+    )
 
 
 def apply_changes(

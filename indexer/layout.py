@@ -23,6 +23,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -45,6 +46,8 @@ CACHE_FILE = "embeddings.sqlite"
 LOCK_FILE = "writer.lock"
 READER_LOCK = "reader.lock"
 _BUILDING = ".building-"
+#: What ``CURRENT`` may name: a published generation folder (``20260314T101500-123-456``).
+_GENERATION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,200}")
 
 
 @dataclass
@@ -136,9 +139,15 @@ class IndexLayout:
                 f"{self.root} holds no newsearch index: build one with `newsearch index PATH "
                 f"--index-dir {self.root}`"
             ) from None
+        except NotADirectoryError:
+            raise IndexNotFoundError(
+                f"{self.root} is a file, not an index directory: pass --index-dir DIR"
+            ) from None
+        except UnicodeDecodeError:
+            name = ""
         except OSError as exc:
             raise IndexFormatError(f"cannot read {pointer}: {exc.strerror}") from exc
-        if not name or "/" in name or name.startswith("."):
+        if not _GENERATION_NAME.fullmatch(name):
             raise IndexFormatError(f"{pointer} is damaged: run `newsearch index PATH --rebuild`")
         return name
 
@@ -223,11 +232,20 @@ class IndexLayout:
         building.rename(final)
         _fsync_dir(self.generations)
         tmp = self.root / (CURRENT + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(final.name + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(self.root / CURRENT)
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                fh.write(final.name + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(self.root / CURRENT)
+        except BaseException:
+            # Not published (disk full while writing CURRENT): hand the folder back to the
+            # unfinished builds, so that it is removed and never mistaken for a previous one.
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            with contextlib.suppress(OSError):
+                final.rename(building)
+            raise
         _fsync_dir(self.root)
         return final
 
@@ -240,18 +258,33 @@ class IndexLayout:
         """
         if not self.generations.is_dir():
             return []
-        current = self.current_name() if self.exists() else None
-        removed = []
-        old = []
-        for entry in sorted(self.generations.iterdir()):
-            if entry.name.startswith(_BUILDING):
-                shutil.rmtree(entry, ignore_errors=True)
-                removed.append(entry.name)
-            elif entry.is_dir() and entry.name != current:
-                old.append(entry)
+        removed = self.remove_unfinished()
+        try:
+            current = self.current_name() if self.exists() else None
+        except IndexFormatError:
+            # A damaged CURRENT names no generation: keep every published one (a --rebuild is
+            # about to publish a new one; the next cleanup trims them).
+            return removed
+        old = [
+            entry
+            for entry in sorted(self.generations.iterdir())
+            if entry.is_dir() and entry.name != current and not entry.name.startswith(_BUILDING)
+        ]
         old.sort(key=lambda p: p.stat().st_mtime)
         for entry in old[: max(0, len(old) - keep_previous)]:
             if _remove_unless_leased(entry):
+                removed.append(entry.name)
+        return removed
+
+    def remove_unfinished(self) -> list[str]:
+        """Remove the folders of builds that did not publish (crashed or failed). Call only
+        while holding the writer lock: another writer's build folder looks the same."""
+        if not self.generations.is_dir():
+            return []
+        removed = []
+        for entry in sorted(self.generations.iterdir()):
+            if entry.name.startswith(_BUILDING):
+                shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry.name)
         return removed
 
@@ -266,6 +299,10 @@ class IndexLayout:
     def writer_lock(self, wait: float = 0.0) -> Iterator[None]:
         """Hold the one-writer lock. The kernel drops a flock when its process dies, so a lock
         left by a killed build never blocks the next one."""
+        if self.root.exists() and not self.root.is_dir():
+            raise IndexNotFoundError(
+                f"{self.root} is a file, not an index directory: pass --index-dir DIR"
+            )
         self.root.mkdir(parents=True, exist_ok=True)
         fd = os.open(str(self.root / LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + max(0.0, wait)

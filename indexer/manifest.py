@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .articles import Article, ReadReport, Skipped, _is_candidate, _walk
+from .articles import (
+    Article,
+    ReadReport,
+    Skipped,
+    _is_candidate,
+    _walk,
+    content_digest,
+    missing_reason,
+    refusal,
+)
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
@@ -115,7 +124,7 @@ def load(generation: Path) -> Manifest | None:
 
 
 def file_digest(path: Path) -> str:
-    return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    return content_digest(path.read_bytes())
 
 
 def article_digest(article: Article) -> str:
@@ -146,20 +155,27 @@ def scan(paths: list[str | os.PathLike[str]], report: ReadReport | None = None) 
         if not root.exists():
             report.skipped.append(Skipped(str(given), "no such file or directory"))
             continue
-        if root.is_file():
-            files = [(str(root), root.name)]
-        else:
+        if root.is_dir():
             prefix = len(str(root).rstrip(os.sep)) + 1
             files = [
                 (str(p), str(p)[prefix:].replace(os.sep, "/"))
                 for p in _walk(root, report)
                 if _is_candidate(p)
             ]
+        else:
+            files = [(str(root), root.name)]
         for key, rel in files:
             try:
                 st = os.stat(key)
+            except FileNotFoundError:
+                report.skipped.append(Skipped(rel, missing_reason(Path(key))))
+                continue
             except OSError as exc:
                 report.skipped.append(Skipped(rel, f"unreadable ({exc.strerror or exc})"))
+                continue
+            reason = refusal(Path(key), st)
+            if reason:
+                report.skipped.append(Skipped(rel, reason))
                 continue
             category = rel.split("/", 1)[0] if "/" in rel else ""
             out.append(SourceFile(key, rel, category, st.st_size, st.st_mtime_ns))
@@ -171,20 +187,23 @@ def from_build(
     files: list[SourceFile],
     articles: list[Article],
     scanned_ns: int = 0,
+    digests: dict[str, str] | None = None,
 ) -> Manifest:
-    """The manifest of a full build: ``files`` scanned before reading, ``articles`` as read.
+    """The manifest of a full build: ``files`` scanned before reading, ``articles`` as read,
+    ``digests`` the content digests of the bytes they were parsed from (``ReadReport.digests``).
 
-    Stat and hash are taken before the articles are parsed, so a file edited during the build
-    shows up as changed on the next run rather than being missed.
+    The stat is taken before reading and the digest is that of the bytes parsed, so a file
+    edited during the build shows up as changed on the next run rather than being missed. A
+    file that was not read (it vanished, could not be read) is left out, so the next run tries
+    it again.
     """
     by_file: dict[str, list[list[str]]] = {}
     for a in articles:
         by_file.setdefault(a.source_path, []).append([a.id, article_digest(a)])
     entries: dict[str, FileEntry] = {}
     for f in files:
-        try:
-            digest = file_digest(f.path)
-        except OSError:
+        digest = (digests or {}).get(f.key)
+        if digest is None:
             continue
         entries[f.key] = FileEntry(
             f.rel, f.category, f.size, f.mtime_ns, digest, by_file.get(f.key, [])

@@ -30,6 +30,7 @@ from .articles import Article, ReadReport, Skipped, read_file
 from .embedder import DEFAULT_MODEL_SHA256, Embedder, ModelInfo
 from .errors import EmptyCorpusError, ModelError
 from .layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, IndexLayout, IndexMeta, utc_now
+from .storage import writing
 
 if TYPE_CHECKING:  # builder imports Whoosh and FAISS: not needed for a run with no changes
     from .builder import BuildOptions, Progress
@@ -104,8 +105,11 @@ def plan(paths: Sequence[str | os.PathLike[str]], old: mf.Manifest | None) -> Ch
             continue
         try:
             digest = mf.file_digest(f.path)
+        except FileNotFoundError:
+            cs.read.skipped.append(Skipped(f.rel, "vanished before it could be read"))
+            continue
         except OSError as exc:
-            cs.read.skipped.append(Skipped(f.rel, f"unreadable ({exc.strerror or exc})"))
+            _keep_unreadable(cs, f, prev, exc, entries)
             continue
         if prev and prev.digest == digest and prev.rel == f.rel:
             if same_stat:
@@ -115,13 +119,17 @@ def plan(paths: Sequence[str | os.PathLike[str]], old: mf.Manifest | None) -> Ch
                 cs.touched += 1
             continue
         articles = read_file(f.path, f.rel, cs.read, category=f.category)
+        if f.key not in cs.read.digests:  # vanished or became unreadable since the hash
+            if prev is not None and f.path.exists():
+                entries[f.key] = prev
+            continue
         parsed[f.key] = articles
         entries[f.key] = mf.FileEntry(
             f.rel,
             f.category,
             f.size,
             f.mtime_ns,
-            digest,
+            cs.read.digests[f.key],  # of the bytes parsed, not of the earlier read
             [[a.id, mf.article_digest(a)] for a in articles],
         )
         (cs.files_changed if prev else cs.files_added).append(f.rel)
@@ -159,6 +167,16 @@ def plan(paths: Sequence[str | os.PathLike[str]], old: mf.Manifest | None) -> Ch
     return cs
 
 
+def _keep_unreadable(cs: ChangeSet, f: mf.SourceFile, prev, exc: OSError, entries) -> None:
+    """A file that is there but cannot be read now (permissions, I/O error) keeps what the
+    index holds of it: a passing read error must not delete articles already indexed."""
+    reason = f"unreadable ({exc.strerror or exc})"
+    if prev is not None:
+        entries[f.key] = prev
+        reason += ": kept the version indexed before"
+    cs.read.skipped.append(Skipped(f.rel, reason))
+
+
 def stale(
     index_dir: str | os.PathLike[str], paths: Sequence[str | os.PathLike[str]] | None = None
 ) -> tuple[ChangeSet, IndexMeta]:
@@ -188,7 +206,7 @@ def update_index(
     started = time.perf_counter()
     layout = IndexLayout(index_dir)
     roots = [Path(p).resolve() for p in paths]
-    with layout.writer_lock(wait=wait):
+    with writing(layout), layout.writer_lock(wait=wait), writing(layout, lock_held=True):
         old_manifest = None
         meta = None
         if not rebuild and layout.exists():
@@ -221,7 +239,9 @@ def update_index(
         if not cs.manifest.winners():
             raise EmptyCorpusError("no articles found under " + ", ".join(str(p) for p in paths))
         from .apply import apply_changes  # whoosh, faiss: only when there is work
+        from .integrity import verify_generation
 
+        verify_generation(layout, gen, meta)  # never carry damage into a new generation
         return apply_changes(layout, gen, meta, cs, roots, options, progress, embedder, started)
 
 

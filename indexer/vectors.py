@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .embedder import MAX_WINDOWS
-from .errors import IndexFormatError
+from .errors import DamagedStoreError, IndexFormatError
 
 WINDOW_BITS = 6
 #: Past this many vectors an exact scan (~4 ms per 100k vectors per core, memory-bound) is
@@ -84,14 +84,16 @@ class VectorIndex:
             # Map the vectors instead of reading them: opening is ~1 ms instead of ~200 ms.
             self._index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
         except Exception as exc:  # faiss raises RuntimeError with a C++ message
-            raise IndexFormatError(f"vector index {path} cannot be read: {exc}") from exc
+            raise DamagedStoreError(
+                f"vector index {path} cannot be read ({_faiss_reason(exc)})"
+            ) from None
         self.kind = "flat"
         base = faiss.downcast_index(self._index.index) if hasattr(self._index, "index") else None
         if isinstance(base, faiss.IndexHNSW):
             base.hnsw.efSearch = HNSW_EF_SEARCH
             self.kind = "hnsw"
         if self._index.d != dim:
-            raise IndexFormatError(
+            raise DamagedStoreError(
                 f"vector index {path} has dimension {self._index.d}, the index metadata says {dim}"
             )
 
@@ -127,6 +129,15 @@ class VectorIndex:
             k = min(self.ntotal, k * 4)
         hits = [VectorHit(pid, s) for pid, s in best.items()]
         return hits[:limit]
+
+
+def _faiss_reason(exc: Exception) -> str:
+    """The end of a FAISS C++ message ("Error in <signature> at <file>:<line>: <reason>")."""
+    text = " ".join(str(exc).split())
+    if "read error" in text:
+        return "the file is truncated"
+    reason = text.rsplit(": ", 1)[-1] if " at /" in text else text
+    return reason[:200] or type(exc).__name__
 
 
 def apply_changes(

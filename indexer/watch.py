@@ -19,6 +19,10 @@ from .errors import NewsearchError
 from .layout import IndexLayout
 from .update import UpdateReport, index_model, update_index
 
+#: How long the watcher waits for changes before it hands control back (milliseconds): the
+#: first wait is how long watching takes to start, the others cost one wake-up each.
+ARM_MS = 250
+
 
 def watch_and_update(
     paths: Sequence[str | os.PathLike[str]],
@@ -52,23 +56,40 @@ def watch_and_update(
         if applied is not None:
             applied(report)
 
-    run_update(first=True)
-    log("watching " + ", ".join(str(r) for r in roots) + " (Ctrl-C to stop)")
-
     class _Filter(DefaultFilter):
         def __call__(self, change, path: str) -> bool:
             return super().__call__(change, path) and not Path(path).is_relative_to(index_root)
 
-    for changes in watch(
+    # The watcher is armed when the generator first runs (watchfiles creates its notifier
+    # there), and it records every change from then on. So: arm first, then bring the index up
+    # to date, then say "watching". A change made at any moment after the initial scan began is
+    # either seen by that scan or reported by the watcher, never lost. ``yield_on_timeout``
+    # makes the first ``next`` return once armed (after ``ARM_MS``, or at the first change).
+    events = watch(
         *roots,
         watch_filter=_Filter(),
         debounce=int(debounce * 1000),
+        rust_timeout=ARM_MS,
+        yield_on_timeout=True,
         stop_event=stop_event,
         raise_interrupt=True,
-    ):
-        for change, path in sorted(changes, key=lambda c: c[1]):
-            log(f"{change.name} {path}")
-        run_update()
+    )
+    try:
+        # Changes reported by this first call happened before the initial update's scan,
+        # which applies them.
+        armed = next(events, None) is not None
+        run_update(first=True)
+        log("watching " + ", ".join(str(r) for r in roots) + " (Ctrl-C to stop)")
+        if not armed:  # stop_event was set before watching began
+            return
+        for changes in events:
+            if not changes:  # a timeout tick
+                continue
+            for change, path in sorted(changes, key=lambda c: c[1]):
+                log(f"{change.name} {path}")
+            run_update()
+    finally:
+        events.close()
 
 
 def _embedder(index_dir: str | os.PathLike[str], options: BuildOptions) -> Embedder:

@@ -35,15 +35,13 @@ from newsearch.indexer.vectors import VectorIndex
 from .collapse import collapse_stories
 from .filters import Filter
 from .fusion import Fusion
+from .query import clean_query as _clean_query
 from .results import ArticleHit, ParagraphHit, SearchResults
 from .snippets import with_snippets
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[str, ...] = ("hybrid", "bm25", "dense")
 MAX_K = 1000
-#: Longer queries are cut: BM25 over thousands of OR'ed terms is slow and the model sees 256
-#: tokens anyway.
-MAX_QUERY_CHARS = 2000
 #: Fused paragraphs described (read from the docstore) at a time; see ``Searcher._group``.
 _GROUP_CHUNK = 256
 
@@ -375,16 +373,6 @@ class _GenerationState:
     def __del__(self) -> None:
         IndexLayout.release(getattr(self, "_lease", None))
         self._lease = None
-
-
-def _clean_query(query: str) -> str:
-    if not isinstance(query, str):
-        raise QueryError("the query must be text")
-    cleaned = "".join(c if c.isprintable() else " " for c in query[:MAX_QUERY_CHARS])
-    cleaned = " ".join(cleaned.split())
-    if not cleaned:
-        raise QueryError("the query is empty")
-    return cleaned
 
 
 def _space(model: ModelInfo) -> tuple[str, int, str]:

@@ -8,6 +8,7 @@ into ``Snippet.text`` (Python string indices), which is what the JSON output car
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -85,10 +86,15 @@ def _window(text: str, matches: list[Match], max_chars: int) -> tuple[int, int]:
     if not matches:
         start = 0
     else:
+        # Matches are tokens in text order, so starts and ends both ascend: the matches inside
+        # a window are a slice found by bisection (a loop over all pairs took seconds on a
+        # long paragraph that repeats the query word).
+        starts = [x.start for x in matches]
+        ends = [x.end for x in matches]
         best, start = -1, 0
         for m in matches:
             s = max(0, m.start - LEAD_CHARS)
-            count = sum(1 for x in matches if x.start >= s and x.end <= s + max_chars)
+            count = max(0, bisect_right(ends, s + max_chars) - bisect_left(starts, s))
             if count > best:
                 best, start = count, s
     end = min(len(text), start + max_chars)

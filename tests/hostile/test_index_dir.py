@@ -223,7 +223,8 @@ def test_damaged_store(built, store, how):
 
     for mode in ("bm25", "hybrid"):
         result = cli("query", "marathon world record", "--mode", mode, "-i", ix)
-        if queries_fail:
+        # FAISS is opened on the first dense query: keyword search never reads the vectors.
+        if queries_fail and not (store == "vectors" and mode == "bm25"):
             assert result.exit_code == 1, result.output
             assert "--rebuild" in one_error_line(result)
         else:

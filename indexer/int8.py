@@ -48,6 +48,7 @@ from .onnx_encoder import (
     candidate_dirs,
     export_onnx,
     make_session,
+    probed_encoder,
 )
 
 log = logging.getLogger("newsearch")
@@ -204,19 +205,15 @@ def _open_checked(
     info = load_int8_info(folder, model_sha256)
     if info is None:
         return None
-    try:
-        encoder = OnnxQueryEncoder(
-            folder, info.max_seq_length, threads=threads, model_file=INT8_MODEL_FILE
-        )
-        probe = encoder.encode_query(PROBE_TEXT)
-    except Exception:  # onnxruntime and protobuf fail in many ways on a bad file
-        return None
-    want = np.asarray(info.probe)
-    if probe.shape != (info.dim,) or want.shape != probe.shape:
-        return None
-    if not float(probe @ want) >= MIN_PROBE_COSINE:
-        return None
-    return encoder
+    return probed_encoder(
+        folder,
+        info.max_seq_length,
+        info.dim,
+        info.probe,
+        min_cosine=MIN_PROBE_COSINE,
+        threads=threads,
+        model_file=INT8_MODEL_FILE,
+    )
 
 
 def open_int8_encoder(

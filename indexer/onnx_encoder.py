@@ -362,23 +362,38 @@ def _open_checked(folder: Path, model_sha256: str) -> OnnxQueryEncoder | None:
     info = load_info(folder, model_sha256)
     if info is None:
         return None
-    encoder = _probed(folder, info, optimized=True)
+    encoder = probed_encoder(folder, info.max_seq_length, info.dim, info.probe)
     saved = folder / OPTIMIZED_FILE
     if encoder is None and saved.exists():
         # The saved optimised graph may be the damaged file: drop it, retry from the export.
         with contextlib.suppress(OSError):
             saved.unlink()
-        encoder = _probed(folder, info, optimized=False)
+        encoder = probed_encoder(folder, info.max_seq_length, info.dim, info.probe, optimized=False)
     return encoder
 
 
-def _probed(folder: Path, info: ExportInfo, optimized: bool) -> OnnxQueryEncoder | None:
+def probed_encoder(
+    folder: Path,
+    max_seq_length: int,
+    dim: int,
+    probe: Sequence[float],
+    *,
+    min_cosine: float = MIN_COSINE,
+    threads: int | None = None,
+    model_file: str = MODEL_FILE,
+    optimized: bool = True,
+) -> OnnxQueryEncoder | None:
+    """An encoder for ``model_file`` in ``folder`` if it loads and still encodes the probe
+    text as ``probe`` (the vector recorded when the graph was made); else None."""
     try:
-        encoder = OnnxQueryEncoder(folder, info.max_seq_length, optimized=optimized)
-        probe = encoder.encode_query(PROBE_TEXT)
+        encoder = OnnxQueryEncoder(
+            folder, max_seq_length, threads=threads, model_file=model_file, optimized=optimized
+        )
+        got = encoder.encode_query(PROBE_TEXT)
     except Exception:  # onnxruntime and protobuf fail in many ways on a bad file
         return None
-    if probe.shape != (info.dim,) or not float(probe @ np.asarray(info.probe)) >= MIN_COSINE:
+    want = np.asarray(probe)
+    if got.shape != (dim,) or want.shape != got.shape or not float(got @ want) >= min_cosine:
         return None
     return encoder
 

@@ -30,7 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from newsearch.indexer import Embedder, resolve_model
+from newsearch.indexer import BuildOptions, resolve_model
+from newsearch.indexer.builder import document_encoder
 from newsearch.indexer.update import update_index
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,7 +114,7 @@ def main() -> None:
 
 def run(corpus: Path, index_dir: Path, reps: int) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
-    embedder = Embedder(resolve_model())
+    embedder = document_encoder(resolve_model(), BuildOptions(), int8=False)
     load_before = loadavg()
     t0, c0 = time.perf_counter(), time.process_time()
     full = update_index([corpus], index_dir, embedder=embedder, rebuild=True)

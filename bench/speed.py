@@ -6,11 +6,12 @@
 What it measures, on one corpus, in one run (``/proc/loadavg`` is recorded with every timing:
 the machine is shared, and numbers taken under load are not comparable):
 
-1. Encoder throughput on a sample of ~N paragraphs (default 500): the bare encoder
-   (``Embedder.encode`` on exactly the texts the indexer embeds) against a full cold
-   ``build_index`` of the same articles (parse, Whoosh, FAISS, docstore, embedding cache), both
-   in this process with the model already loaded; and the peak RSS of a cold sample build in
-   a new process (model load included).
+1. Encoder throughput on a sample of ~N paragraphs (default 500): the bare encoder a build
+   uses (``document_encoder``: the ONNX export on a CPU) on exactly the texts the indexer
+   embeds, against a full cold ``build_index`` of the same articles (parse, Whoosh, FAISS,
+   docstore, embedding cache) with that encoder, both in one process with the model already
+   loaded; sentence-transformers on the same texts for comparison; and the peak RSS of that
+   process.
 2. The full index: build time (the embedding cache may be seeded with ``--seed-cache`` so that
    the corpus is not re-embedded; the table says how many texts were embedded), peak RSS, size
    on disk.
@@ -48,7 +49,7 @@ sys.path.insert(0, str(REPO / "bench"))
 from peer import Peer, build_peer  # noqa: E402
 
 from newsearch.indexer import BuildOptions, Embedder, build_index, read_articles  # noqa: E402
-from newsearch.indexer.builder import embedding_text  # noqa: E402
+from newsearch.indexer.builder import document_encoder, embedding_text  # noqa: E402
 from newsearch.indexer.docstore import Docstore  # noqa: E402
 from newsearch.indexer.embedder import WindowSplitter, resolve_model  # noqa: E402
 from newsearch.indexer.layout import VECTORS_FILE, IndexLayout  # noqa: E402
@@ -179,9 +180,15 @@ def sample_child(sample_dir: Path, sample_ix: Path) -> None:
     encoder on exactly the texts the indexer embeds, then a cold build of the same articles
     with the same encoder. Prints one JSON line."""
     model = resolve_model()
-    embedder = Embedder(model)
     texts = embed_texts(sample_dir, model)
-    embedder.encode(texts[:32])  # warm up: model load and first-batch allocation
+    torch_embedder = Embedder(model)
+    torch_embedder.encode(texts[:32])  # warm up: model load and first-batch allocation
+    load_torch = loadavg()
+    t = time.perf_counter()
+    torch_embedder.encode(texts)
+    torch_rate = len(texts) / (time.perf_counter() - t)
+    embedder = document_encoder(model, BuildOptions(), int8=False)
+    embedder.encode(texts[:32])
     load_bare = loadavg()
     t = time.perf_counter()
     embedder.encode(texts)
@@ -195,7 +202,10 @@ def sample_child(sample_dir: Path, sample_ix: Path) -> None:
         "texts": len(texts),
         "paragraphs": built.paragraphs,
         "embedded": built.embedded,
+        "encoder": type(embedder).__name__,
         "bare_rate": bare_rate,
+        "torch_rate": torch_rate,
+        "load_torch": load_torch,
         "pipe_rate": pipe_rate,
         "load_bare": load_bare,
         "load_build": f"{load_build} -> {loadavg()}",
@@ -247,9 +257,14 @@ def bench(args: argparse.Namespace) -> Report:
     child = json.loads(proc.stdout.strip().splitlines()[-1])
     bare_rate, pipe_rate = child["bare_rate"], child["pipe_rate"]
     report.add(
-        f"sample: bare encoder, {child['texts']} texts (texts/s)",
-        f"{bare_rate:.1f}",
-        "same encoder",
+        f"sample: sentence-transformers (torch), {child['texts']} texts (texts/s)",
+        f"{child['torch_rate']:.1f}",
+        "(what a peer embeds with)",
+        load=child["load_torch"],
+    )
+    report.add(
+        f"sample: bare build encoder ({child['encoder']}), same texts (texts/s)",
+        f"{bare_rate:.1f} ({bare_rate / child['torch_rate']:.2f}x torch)",
         load=child["load_bare"],
     )
     report.add(
@@ -257,7 +272,7 @@ def bench(args: argparse.Namespace) -> Report:
         f"{pipe_rate:.1f} ({pipe_rate / bare_rate:.0%} of bare)",
         load=child["load_build"],
     )
-    report.add("sample: that process's peak RSS (model, build)", mb(rss), load="")
+    report.add("sample: that process's peak RSS (both encoders, build)", mb(rss), load="")
 
     # 2. the full index (embedding cache optionally seeded)
     full_ix = work / "index"

@@ -21,6 +21,7 @@ import numpy as np
 from . import keyword, manifest, stories, vectors
 from .articles import Article, Skipped, read_articles
 from .cache import EmbeddingCache, text_key
+from .device import encodes_on_cpu
 from .docstore import DocstoreWriter
 from .embedder import (
     MAX_ARTICLE_WINDOWS,
@@ -215,13 +216,17 @@ def capped_warning(article_id: str) -> str:
 
 
 def document_encoder(model: ModelInfo, options: BuildOptions, int8: bool) -> DocumentEncoder:
-    """The encoder a build runs: sentence-transformers (fp32, on ``options.device``), or the
-    int8 ONNX graph (CPU; needs no torch once the exports exist)."""
-    if not int8:
-        return Embedder(model, device=options.device, batch_size=options.batch_size)
-    from .int8 import Int8Encoder
+    """The encoder a build runs: on the CPU the ONNX export (fp32, or its int8 quantization
+    with ``int8``; no torch once the exports exist), on a GPU sentence-transformers."""
+    if int8:
+        from .int8 import Int8Encoder
 
-    return Int8Encoder(model, batch_size=options.batch_size, device=options.device)
+        return Int8Encoder(model, batch_size=options.batch_size, device=options.device)
+    if encodes_on_cpu(options.device):
+        from .onnx_documents import OnnxDocumentEncoder
+
+        return OnnxDocumentEncoder(model, batch_size=options.batch_size)
+    return Embedder(model, device=options.device, batch_size=options.batch_size)
 
 
 def _export_query_encoder(model: ModelInfo) -> str | None:

@@ -6,6 +6,8 @@ to start than it saves). Indexing is where a GPU pays: it is ~all encoder time.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .errors import ModelError
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N")
@@ -37,3 +39,24 @@ def resolve_device(name: str) -> str:
 def _is_cuda_index(name: str) -> bool:
     prefix, _, index = name.partition(":")
     return prefix == "cuda" and index.isdigit()
+
+
+def encodes_on_cpu(name: str) -> bool:
+    """Whether a build asked to run on ``name`` encodes on the CPU (with the ONNX export).
+
+    Decided without importing torch (seconds) where the operating system shows no NVIDIA GPU:
+    then ``auto`` can only mean the CPU. Elsewhere torch decides, as for ``resolve_device``.
+    """
+    name = (name or "auto").strip().lower()
+    if name == "cpu" or (name == "auto" and not nvidia_gpu_visible()):
+        return True
+    return resolve_device(name) == "cpu"
+
+
+def nvidia_gpu_visible() -> bool:
+    """An NVIDIA driver with at least one GPU: the only kind torch's CUDA can use."""
+    gpus = Path("/proc/driver/nvidia/gpus")
+    try:
+        return (gpus.is_dir() and any(gpus.iterdir())) or any(Path("/dev").glob("nvidia[0-9]*"))
+    except OSError:
+        return True  # cannot tell: let torch decide

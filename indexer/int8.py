@@ -26,18 +26,17 @@ import json
 import logging
 import os
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .embedder import ModelInfo, Progress, longest_first
+from .embedder import ModelInfo
 from .errors import ModelError, NewsearchError
+from .onnx_documents import OnnxDocumentEncoder
 from .onnx_encoder import (
     CHECK_TEXTS,
     MODEL_FILE,
@@ -86,13 +85,6 @@ class Int8Info:
     onnxruntime_version: str
     quantization: dict[str, Any] = field(default_factory=lambda: dict(QUANTIZATION))
     int8_version: int = INT8_VERSION
-
-
-def usable_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 # -- making it ------------------------------------------------------------------------------
@@ -269,14 +261,14 @@ def int8_query_encoder(
 # -- encoding documents ---------------------------------------------------------------------
 
 
-class Int8Encoder:
+class Int8Encoder(OnnxDocumentEncoder):
     """Encodes documents (and queries) of an int8 index: unit-length float32 vectors.
 
-    Same interface as ``Embedder``. Texts run one at a time through one shared onnxruntime
-    session (one thread each, which onnxruntime allows concurrently) on ``workers`` threads,
-    longest first so the pool finishes evenly; ``progress`` hears of every ``batch_size``
-    texts done.
+    ``OnnxDocumentEncoder`` on the int8 graph: every text alone (see the module docstring),
+    on ``workers`` threads. There is no fallback: no other encoder makes these vectors.
     """
+
+    what = "--int8"
 
     def __init__(
         self,
@@ -285,63 +277,8 @@ class Int8Encoder:
         device: str = "auto",
         workers: int | None = None,
     ) -> None:
-        if (device or "auto").strip().lower() not in ("auto", "cpu"):
-            raise ModelError(
-                f"--int8 encodes on the CPU with onnxruntime: it cannot use --device {device}; "
-                "drop one of the two"
-            )
-        self.info = replace(model, precision="int8")
-        self.batch_size = max(1, batch_size)
-        self.workers = workers or usable_cores()
-        #: How many texts this encoder has encoded: tests and benchmarks read it.
-        self.encoded_count = 0
-        self._session: Any = None
-        self._tokenizer: Any = None
-        self._lock = threading.Lock()
+        super().__init__(replace(model, precision="int8"), batch_size, device, workers)
 
-    def _load(self) -> None:
-        if self._session is not None:
-            return
-        from tokenizers import Tokenizer
-
+    def _open(self) -> tuple[Path, Any]:
         folder = export_int8(self.info)
-        tok = Tokenizer.from_file(str(folder / TOKENIZER_FILE))
-        tok.enable_truncation(max_length=self.info.max_seq_length)
-        tok.no_padding()
-        self._tokenizer = tok
-        self._session = make_session(folder / INT8_MODEL_FILE, threads=1)
-
-    def _run(self, ids: list[int]) -> np.ndarray:
-        input_ids = np.asarray([ids], dtype=np.int64)
-        feed = {
-            "input_ids": input_ids,
-            "attention_mask": np.ones_like(input_ids),
-            "token_type_ids": np.zeros_like(input_ids),
-        }
-        return self._session.run(None, feed)[0][0]
-
-    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        out = np.zeros((len(texts), self.info.dim), dtype=np.float32)
-        if not len(texts):
-            return out
-        with self._lock:
-            self._load()
-            order = longest_first(texts)
-            encodings = self._tokenizer.encode_batch([texts[i] for i in order])
-            ids = [e.ids for e in encodings]
-            pending = 0
-            with ThreadPoolExecutor(max_workers=min(self.workers, len(ids))) as pool:
-                for row, vec in zip(order, pool.map(self._run, ids), strict=True):
-                    out[row] = vec
-                    self.encoded_count += 1
-                    pending += 1
-                    if pending == self.batch_size:
-                        if progress:
-                            progress(pending)
-                        pending = 0
-            if pending and progress:
-                progress(pending)
-        return out
-
-    def encode_query(self, text: str) -> np.ndarray:
-        return self.encode([text])[0]
+        return folder, make_session(folder / INT8_MODEL_FILE, threads=1)

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .builder import BuildOptions
-from .embedder import Embedder, resolve_model
+from .builder import BuildOptions, document_encoder
+from .embedder import DocumentEncoder, resolve_model
 from .errors import NewsearchError
 from .layout import IndexLayout
 from .update import UpdateReport, index_model, update_index
@@ -33,7 +33,7 @@ def watch_and_update(
     log: Callable[[str], None] = print,
     applied: Callable[[UpdateReport], None] | None = None,
     stop_event: threading.Event | None = None,
-    embedder: Embedder | None = None,
+    embedder: DocumentEncoder | None = None,
 ) -> None:
     """Update once now, then after every burst of changes until ``stop_event`` is set or
     Ctrl-C (``KeyboardInterrupt`` propagates after the current update has finished or been
@@ -92,11 +92,14 @@ def watch_and_update(
         events.close()
 
 
-def _embedder(index_dir: str | os.PathLike[str], options: BuildOptions) -> Embedder:
-    """One embedder for the whole session (its model loads lazily, on first use)."""
+def _embedder(index_dir: str | os.PathLike[str], options: BuildOptions) -> DocumentEncoder:
+    """One encoder for the whole session (its model loads lazily, on first use)."""
     layout = IndexLayout(index_dir)
+    int8 = bool(options.int8)
     if layout.exists() and not options.model_path:
-        info = index_model(layout.read_meta(layout.current()), options)
+        meta = layout.read_meta(layout.current())
+        info = index_model(meta, options)
+        int8 = meta.model.precision == "int8" if options.int8 is None else options.int8
     else:
         info = resolve_model(options.model_path)
-    return Embedder(info, device=options.device, batch_size=options.batch_size)
+    return document_encoder(info, options, int8)

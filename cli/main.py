@@ -165,7 +165,11 @@ def index(
     headline: HeadlineOpt = True,
     wait: WaitOpt = 0.0,
     device: Annotated[
-        str, typer.Option(help="Encoder device: auto (a CUDA GPU if torch sees one), cpu, cuda.")
+        str,
+        typer.Option(
+            help="Encoder device: auto (a CUDA GPU if torch sees one), cpu (the ONNX export, "
+            "no torch), cuda (sentence-transformers)."
+        ),
     ] = "auto",
     int8: Int8Opt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,

@@ -109,6 +109,11 @@ class VectorIndex:
 
     def search(self, query: np.ndarray, limit: int) -> list[VectorHit]:
         """Best paragraphs by their best window, best first, at most ``limit`` paragraphs."""
+        return [VectorHit(pid, score) for pid, score in self.ranked(query, limit)]
+
+    def ranked(self, query: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        """``search`` as (paragraph id, score) pairs: what hybrid search fuses, without an
+        object per candidate (a query asks for a thousand)."""
         if limit <= 0 or self.ntotal == 0:
             return []
         # Ask for extra windows: several windows of one long paragraph may crowd the top, and
@@ -117,18 +122,16 @@ class VectorIndex:
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         while True:
             scores, ids = self._index.search(q, k)
-            best: dict[int, float] = {}
-            for vid, score in zip(ids[0].tolist(), scores[0].tolist(), strict=True):
-                if vid < 0:
-                    continue
-                pid = paragraph_of(vid)
-                if pid not in best:
-                    best[pid] = score
-            if len(best) >= limit or k >= self.ntotal:
+            found = ids[0] >= 0
+            pids = ids[0][found] >> WINDOW_BITS
+            scores = scores[0][found]
+            # Results come best first: a paragraph's first window in the list is its best.
+            first = np.sort(np.unique(pids, return_index=True)[1])
+            if len(first) >= limit or k >= self.ntotal:
                 break
             k = min(self.ntotal, k * 4)
-        hits = [VectorHit(pid, s) for pid, s in best.items()]
-        return hits[:limit]
+        first = first[:limit]
+        return list(zip(pids[first].tolist(), scores[first].tolist(), strict=True))
 
 
 def _faiss_reason(exc: Exception) -> str:

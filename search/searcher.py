@@ -163,7 +163,7 @@ class Searcher:
         return self._dense(self.encode_query(query), limit)
 
     def _dense(self, qvec: np.ndarray, limit: int) -> list[tuple[int, float]]:
-        return [(h.pid, h.score) for h in self.vectors.search(qvec, limit)]
+        return self.vectors.ranked(qvec, limit)
 
     # -- hybrid ---------------------------------------------------------------------------
 

@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from newsearch.search.fusion import Fusion, convex, coverage_weight, normalize, rrf
@@ -51,6 +53,31 @@ def test_convex_weights_normalized_scores_and_floors_missing_ids():
     # "b" was not retrieved by dense: it gets dense's floor (0 after min-max).
     assert fused["b"] == pytest.approx(0.25)
     assert fused["d"] == pytest.approx(0.5 * 0.0 + 0.5 * 0.5)
+
+
+@pytest.mark.parametrize("norm", ["minmax", "zscore"])
+def test_convex_equals_the_formula_on_random_lists(norm):
+    """The numpy sum gives exactly the floats and the order of the formula written plainly
+    (ties: first seen first; an id twice in one list: its last score)."""
+    rng = random.Random(7)
+    for _ in range(200):
+        runs = [
+            [(rng.randint(0, 60), rng.choice([rng.random() * 9, 0.5])) for _ in range(n)]
+            for n in (rng.randint(0, 50), rng.randint(0, 50))
+        ]
+        weights = [rng.random(), rng.random()]
+        tables = []
+        for run in runs:
+            values = normalize([s for _, s in run], norm)
+            tables.append(
+                (dict(zip([k for k, _ in run], values, strict=True)), min(values, default=0.0))
+            )
+        seen = list(dict.fromkeys(k for run in runs for k, _ in run))
+        want = {
+            k: sum(w * t.get(k, f) for w, (t, f) in zip(weights, tables, strict=True)) for k in seen
+        }
+        expected = sorted(want.items(), key=lambda kv: (-kv[1], seen.index(kv[0])))
+        assert convex(runs, weights, norm) == expected
 
 
 def test_fusion_alpha_moves_from_keyword_to_dense():

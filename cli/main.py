@@ -242,6 +242,7 @@ def _print_update(report: Any, index_dir: Path, as_json: bool) -> None:
         "deleted": report.deleted,
         "embedded": report.embedded,
         "reused_embeddings": report.reused,
+        "embedded_for_stories": report.story_embedded,
         "skipped": [str(s) for s in report.skipped],
         "skipped_reasons": reasons,
         "warnings": list(report.warnings),

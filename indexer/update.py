@@ -81,6 +81,8 @@ class UpdateReport:
     #: stories as they are and files each added article as a story of its own until the next
     #: ``--rebuild`` (re-clustering every article would break the 2-second edit budget).
     stories: int | None = None
+    #: Texts encoded for story clustering, beside ``embedded`` (full builds only).
+    story_embedded: int = 0
     seconds: float = 0.0
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -259,6 +261,7 @@ def _full(roots, index_dir, options, progress, embedder, started) -> UpdateRepor
         reused=r.reused,
         added=r.articles,
         stories=r.stories,
+        story_embedded=r.story_embedded,
         seconds=time.perf_counter() - started,
         skipped=r.skipped,
         warnings=r.warnings,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import DEMO, SEEDS, require_shared
 
-from newsearch.indexer import read_articles
+from newsearch.indexer import BuildOptions, build_index, read_articles
 from newsearch.indexer.stories import (
     StoryConfig,
     assign_stories,
@@ -15,6 +15,7 @@ from newsearch.indexer.stories import (
     score_pair,
     word_shingles,
 )
+from newsearch.indexer.update import update_index
 
 BANK = DEMO / "business" / "2026-03-19-central-bank-holds-interest-rates.txt"
 
@@ -125,3 +126,17 @@ def test_demo_has_exactly_one_syndicated_pair(embedder):
         "business/2026-05-02-harbour-rail-strike-coastal-herald.txt",
         "business/2026-05-02-harbour-rail-strike-daily-ledger.txt",
     }
+
+
+def test_build_reports_the_texts_it_encoded_for_stories(embedder, tmp_path):
+    """The seeds are rewrites (a third of their words shared): their paragraphs are encoded
+    alone for the alignment; the build counts those texts apart from the index's, and caches
+    them."""
+    seeds = require_shared(SEEDS)
+    before = embedder.encoded_count
+    first = build_index([seeds], tmp_path / "ix", BuildOptions(), embedder=embedder)
+    assert first.embedded > 0 and first.story_embedded > 0 and first.stories == 1
+    assert embedder.encoded_count - before == first.embedded + first.story_embedded
+    again = update_index([seeds], tmp_path / "ix", embedder=embedder, rebuild=True)
+    assert (again.embedded, again.story_embedded, again.stories) == (0, 0, 1)
+    assert embedder.encoded_count - before == first.embedded + first.story_embedded

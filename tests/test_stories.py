@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import DEMO, SEEDS, require_shared
 
 from newsearch.indexer import BuildOptions, build_index, read_articles
 from newsearch.indexer.stories import (
     StoryConfig,
+    alignment,
     assign_stories,
+    candidate_pairs,
+    jaccard,
+    pair_alignments,
+    pair_jaccard,
     paragraph_texts,
     score_pair,
     word_shingles,
@@ -140,3 +146,30 @@ def test_build_reports_the_texts_it_encoded_for_stories(embedder, tmp_path):
     again = update_index([seeds], tmp_path / "ix", embedder=embedder, rebuild=True)
     assert (again.embedded, again.story_embedded, again.stories) == (0, 0, 1)
     assert embedder.encoded_count - before == first.embedded + first.story_embedded
+
+
+def test_pairwise_jaccard_and_alignment_equal_the_scalar_ones():
+    """The vectorized forms used on big corpora against the plain definitions: Jaccard
+    exactly, alignment to float rounding, on random sets and unit vectors of varied sizes
+    (articles without paragraphs included)."""
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(40)]
+    shingles = [set(rng.choice(words, size=rng.integers(0, 25))) for _ in range(30)]
+    vectors = []
+    for _ in range(30):
+        v = rng.normal(size=(int(rng.integers(0, 6)), 8)).astype(np.float32)
+        vectors.append(v / np.linalg.norm(v, axis=1, keepdims=True) if len(v) else v)
+    pairs = np.array([(i, j) for i in range(30) for j in range(i + 1, 30)], np.int64)
+    assert pair_jaccard(shingles, pairs).tolist() == [
+        jaccard(shingles[i], shingles[j]) for i, j in pairs.tolist()
+    ]
+    want = [alignment(vectors[i], vectors[j]) for i, j in pairs.tolist()]
+    assert np.allclose(pair_alignments(vectors, pairs), want, atol=1e-6)
+    assert pair_jaccard(shingles, np.zeros((0, 2), np.int64)).shape == (0,)
+
+
+def test_candidates_are_an_array_of_ordered_pairs(corpus):
+    articles = read_articles([corpus]).articles
+    cands = candidate_pairs([word_shingles(a) for a in articles], StoryConfig())
+    assert cands.dtype == np.int64 and cands.shape[1] == 2 and len(cands) > 0
+    assert (cands[:, 0] < cands[:, 1]).all()

@@ -9,6 +9,7 @@ rather than a later re-post stands for the story. The others are listed in ``als
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from newsearch.indexer.docstore import StoredArticle
@@ -39,14 +40,17 @@ def choose_representative(members: list[ArticleHit]) -> ArticleHit:
 
 
 def collapse_stories(
-    hits: list[ArticleHit], members: dict[str, list[StoredArticle]], k: int
+    hits: list[ArticleHit],
+    members: Mapping[str, list[StoredArticle]] | Callable[[list[str]], Mapping[str, list]],
+    k: int,
 ) -> list[ArticleHit]:
     """At most ``k`` hits, one per story, in the order of each story's best member.
 
     ``hits`` are articles best first; ``members`` maps story id -> all its articles in the
-    index (``Docstore.story_members``). Copies that were not retrieved, or were filtered out,
-    are still listed in ``also_in`` (with ``score`` None): the reader learns where else the
-    story ran.
+    index, or is a function that looks them up (``Docstore.story_members``): then only the
+    ``k`` stories shown are looked up (a templated wire corpus can put thousands of articles
+    in one story). Copies that were not retrieved, or were filtered out, are still listed in
+    ``also_in`` (with ``score`` None): the reader learns where else the story ran.
     """
     by_story: dict[str, list[ArticleHit]] = {}
     for hit in hits:
@@ -55,8 +59,11 @@ def collapse_stories(
     # A tied representative may score a hair below its story's best member: keep the page
     # ordered by the scores it shows (a stable sort keeps the best-member order otherwise).
     chosen.sort(key=lambda sr: -sr[1].score)
+    chosen = chosen[:k]
+    if callable(members):
+        members = members([story for story, _ in chosen])
     out: list[ArticleHit] = []
-    for rank, (story, rep) in enumerate(chosen[:k], start=1):
+    for rank, (story, rep) in enumerate(chosen, start=1):
         scored = {h.article_id: h.score for h in by_story[story]}
         others = [a for a in members.get(story, []) if a.id != rep.article_id]
         others.sort(key=lambda a: (a.id not in scored, -scored.get(a.id, 0.0), _date_key(a.date)))

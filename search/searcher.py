@@ -232,8 +232,7 @@ class Searcher:
 
             hits = self._group(fused, kw, dense, k, by_story=collapse)
             if collapse:
-                members = self.docstore.story_members(h.story_id for h in hits)
-                hits = collapse_stories(hits, members, k)
+                hits = collapse_stories(hits, self.docstore.story_members, k)
             # Filters, collapsing and articles with many matching paragraphs can leave fewer
             # than k hits: dig deeper.
             if len(hits) >= k or exhausted:

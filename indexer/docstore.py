@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS paragraphs (
     text TEXT NOT NULL,
     UNIQUE (article_id, position)
 );
+-- A result page looks up the members of the stories it shows; without this, a full scan of
+-- the articles per query (12 ms on Reuters-21578). Older docstores get it on their next update.
+CREATE INDEX IF NOT EXISTS articles_story ON articles (story_id);
 """
 
 

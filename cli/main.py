@@ -463,7 +463,10 @@ def _print_results(results: Any, explain: bool = False) -> None:
             out.print(f"    [dim]¶{p.position + 1} · score {p.score:.4f} · {' · '.join(ranks)}[/]")
         if hit.also_in:
             names = ", ".join(c.source or c.article_id for c in hit.also_in)
-            out.print(f"    [green]also in:[/] {escape(names)}")
+            more = hit.also_in_total - len(hit.also_in)
+            out.print(
+                f"    [green]also in:[/] {escape(names)}{f' (+{more} more)' if more > 0 else ''}"
+            )
         if explain:
             _print_explain(hit)
         out.print()

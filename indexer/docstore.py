@@ -195,23 +195,50 @@ class Docstore:
                 out[row[0]] = StoredArticle(*row)
         return out
 
-    def story_members(self, story_ids: Iterable[str]) -> dict[str, list[StoredArticle]]:
-        """Every article of each given story, ordered by date (undated last), then id."""
+    def story_members(
+        self, story_ids: Iterable[str], limit: int | None = None
+    ) -> dict[str, list[StoredArticle]]:
+        """The articles of each given story, ordered by date (undated last), then id: all of
+        them, or the first ``limit`` of each."""
         keys = list(set(story_ids))
         out: dict[str, list[StoredArticle]] = {s: [] for s in keys}
         if not keys or self._story_cols.startswith("id AS"):
             ids = self.articles(keys)
             return {s: [ids[s]] if s in ids else [] for s in keys}
+        columns = "id, title, source_path, date, source, url, category, paragraphs, story_id"
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            if limit is None:
+                sql = (
+                    f"SELECT {columns}, story_note FROM articles WHERE story_id IN ({marks}) "
+                    "ORDER BY date = '', date, id"
+                )
+                args: list = list(chunk)
+            else:
+                sql = (
+                    f"SELECT {columns}, story_note FROM (SELECT *, row_number() OVER "
+                    "(PARTITION BY story_id ORDER BY date = '', date, id) AS n FROM articles "
+                    f"WHERE story_id IN ({marks})) WHERE n <= ? ORDER BY date = '', date, id"
+                )
+                args = [*chunk, limit]
+            for row in self._conn().execute(sql, args):
+                out[row[8]].append(StoredArticle(*row))
+        return out
+
+    def story_sizes(self, story_ids: Iterable[str]) -> dict[str, int]:
+        """How many articles each given story has (0 for an unknown id)."""
+        keys = list(set(story_ids))
+        out = dict.fromkeys(keys, 0)
+        if self._story_cols.startswith("id AS"):  # no stories recorded: each article alone
+            return {s: int(s in found) for found in [self.articles(keys)] for s in keys}
         for chunk in _chunks(keys, 500):
             marks = ",".join("?" * len(chunk))
             rows = self._conn().execute(
-                "SELECT id, title, source_path, date, source, url, category, paragraphs, "
-                f"story_id, story_note FROM articles WHERE story_id IN ({marks}) "
-                "ORDER BY date = '', date, id",
+                f"SELECT story_id, count(*) FROM articles WHERE story_id IN ({marks}) "
+                "GROUP BY story_id",
                 chunk,
             )
-            for row in rows:
-                out[row[8]].append(StoredArticle(*row))
+            out.update(dict(rows))
         return out
 
 

@@ -9,8 +9,9 @@ rather than a later re-post stands for the story. The others are listed in ``als
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import Protocol
 
 from newsearch.indexer.docstore import StoredArticle
 
@@ -39,18 +40,33 @@ def choose_representative(members: list[ArticleHit]) -> ArticleHit:
     return min(tied, key=lambda h: (_date_key(h.date), h.article_id))
 
 
+class StoryLookup(Protocol):
+    """Where collapse finds a story's other articles (``Docstore``)."""
+
+    def story_members(
+        self, story_ids: Iterable[str], limit: int | None = None
+    ) -> Mapping[str, list[StoredArticle]]: ...
+
+    def story_sizes(self, story_ids: Iterable[str]) -> Mapping[str, int]: ...
+
+
+#: A hit lists at most this many other articles of its story (``also_in_total`` says how
+#: many there are). A wire corpus of templated reports can put thousands in one story.
+MAX_ALSO_IN = 20
+
+
 def collapse_stories(
     hits: list[ArticleHit],
-    members: Mapping[str, list[StoredArticle]] | Callable[[list[str]], Mapping[str, list]],
+    members: Mapping[str, list[StoredArticle]] | StoryLookup,
     k: int,
 ) -> list[ArticleHit]:
     """At most ``k`` hits, one per story, in the order of each story's best member.
 
     ``hits`` are articles best first; ``members`` maps story id -> all its articles in the
-    index, or is a function that looks them up (``Docstore.story_members``): then only the
-    ``k`` stories shown are looked up (a templated wire corpus can put thousands of articles
-    in one story). Copies that were not retrieved, or were filtered out, are still listed in
-    ``also_in`` (with ``score`` None): the reader learns where else the story ran.
+    index, or looks them up (``Docstore``): then only for the ``k`` stories shown, and only
+    as many as ``also_in`` can list. Copies that were not retrieved, or were filtered out, are
+    still listed in ``also_in`` (with ``score`` None) after the retrieved ones: the reader
+    learns where else the story ran.
     """
     by_story: dict[str, list[ArticleHit]] = {}
     for hit in hits:
@@ -60,26 +76,44 @@ def collapse_stories(
     # ordered by the scores it shows (a stable sort keeps the best-member order otherwise).
     chosen.sort(key=lambda sr: -sr[1].score)
     chosen = chosen[:k]
-    if callable(members):
-        members = members([story for story, _ in chosen])
+    stories = [story for story, _ in chosen]
+    if isinstance(members, Mapping):
+        found: Mapping[str, list[StoredArticle]] = members
+        sizes = {s: len(members.get(s, [])) for s in stories}
+    else:
+        # The earliest MAX_ALSO_IN + 1 + (retrieved members) articles by date hold every
+        # article that the full list would show first among those not retrieved.
+        retrieved = max((len(by_story[s]) for s in stories), default=0)
+        found = members.story_members(stories, limit=MAX_ALSO_IN + 1 + retrieved)
+        sizes = dict(members.story_sizes(stories))
     out: list[ArticleHit] = []
     for rank, (story, rep) in enumerate(chosen, start=1):
         scored = {h.article_id: h.score for h in by_story[story]}
-        others = [a for a in members.get(story, []) if a.id != rep.article_id]
-        others.sort(key=lambda a: (a.id not in scored, -scored.get(a.id, 0.0), _date_key(a.date)))
-        also = [
-            StoryCopy(
-                article_id=a.id,
-                title=a.title,
-                source_path=a.source_path,
-                date=a.date,
-                source=a.source,
-                url=a.url,
-                category=a.category,
-                score=scored.get(a.id),
-                note=a.story_note,
-            )
-            for a in others
+        others = [
+            _copy(a, scored.get(a.id)) for a in found.get(story, []) if a.id != rep.article_id
         ]
-        out.append(replace(rep, also_in=also, rank=rank))
+        listed = {c.article_id for c in others}
+        others += [
+            _copy(h, h.score)  # retrieved, but past the articles looked up
+            for h in by_story[story]
+            if h.article_id != rep.article_id and h.article_id not in listed
+        ]
+        others.sort(key=lambda c: (c.score is None, -(c.score or 0.0), _date_key(c.date)))
+        total = max(sizes.get(story, 0) - 1, len(others))
+        out.append(replace(rep, also_in=others[:MAX_ALSO_IN], also_in_total=total, rank=rank))
     return out
+
+
+def _copy(a: StoredArticle | ArticleHit, score: float | None) -> StoryCopy:
+    stored = isinstance(a, StoredArticle)
+    return StoryCopy(
+        article_id=a.id if stored else a.article_id,
+        title=a.title,
+        source_path=a.source_path,
+        date=a.date,
+        source=a.source,
+        url=a.url,
+        category=a.category,
+        score=score,
+        note=a.story_note,
+    )

@@ -68,8 +68,11 @@ class ArticleHit:
     story_id: str = ""
     #: Why this article is in its story ('' when the story has one article).
     story_note: str = ""
-    #: The story's other articles, when results are collapsed (best scoring first).
+    #: The story's other articles, when results are collapsed: the retrieved ones best
+    #: first, then the others by date; at most ``collapse.MAX_ALSO_IN`` of them.
     also_in: list[StoryCopy] = field(default_factory=list)
+    #: How many other articles the story has in all (``also_in`` may list fewer).
+    also_in_total: int = 0
 
     @property
     def best(self) -> ParagraphHit:

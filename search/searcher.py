@@ -232,7 +232,7 @@ class Searcher:
 
             hits = self._group(fused, kw, dense, k, by_story=collapse)
             if collapse:
-                hits = collapse_stories(hits, self.docstore.story_members, k)
+                hits = collapse_stories(hits, self.docstore, k)
             # Filters, collapsing and articles with many matching paragraphs can leave fewer
             # than k hits: dig deeper.
             if len(hits) >= k or exhausted:

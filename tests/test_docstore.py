@@ -37,6 +37,21 @@ def test_story_members_are_ordered_by_date_with_undated_last(tmp_path):
     assert store.articles(["b"])["b"].story_id == "a"
 
 
+def test_story_members_limit_and_sizes(tmp_path):
+    path = tmp_path / "docstore.sqlite"
+    writer = DocstoreWriter(path)
+    dates = {"a": "2026-01-05", "b": "2026-01-02", "c": "", "d": "2026-01-03", "e": "2026-01-01"}
+    for aid, date in dates.items():
+        writer.add_article(article(aid, date))
+    writer.set_stories([(x, "s", "") for x in "abcd"])
+    writer.close()
+    store = Docstore(path)
+    assert [m.id for m in store.story_members(["s", "e"], limit=2)["s"]] == ["b", "d"]
+    assert [m.id for m in store.story_members(["s"], limit=10)["s"]] == ["b", "d", "a", "c"]
+    assert store.story_members(["s"], limit=10) == store.story_members(["s"])
+    assert store.story_sizes(["s", "e", "nope"]) == {"s": 4, "e": 1, "nope": 0}
+
+
 def test_docstore_without_story_columns_reads_each_article_as_its_own_story(tmp_path):
     path = tmp_path / "old.sqlite"
     conn = sqlite3.connect(path)
@@ -46,3 +61,5 @@ def test_docstore_without_story_columns_reads_each_article_as_its_own_story(tmp_
     a = store.articles(["a.txt"])["a.txt"]
     assert (a.story_id, a.story_note, a.category) == ("a.txt", "", "x")
     assert [m.id for m in store.story_members(["a.txt"])["a.txt"]] == ["a.txt"]
+    assert [m.id for m in store.story_members(["a.txt"], limit=1)["a.txt"]] == ["a.txt"]
+    assert store.story_sizes(["a.txt", "zz"]) == {"a.txt": 1, "zz": 0}

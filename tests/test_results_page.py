@@ -8,10 +8,13 @@ from dataclasses import fields
 
 import pytest
 from conftest import DEMO, REPO, write
+from typer.testing import CliRunner
 
+from newsearch.cli.main import app
 from newsearch.indexer import BuildOptions, build_index
 from newsearch.indexer.errors import QueryError
 from newsearch.search import Searcher
+from newsearch.search.collapse import MAX_ALSO_IN, collapse_stories
 from newsearch.search.filters import Filter
 from newsearch.search.results import ArticleHit, ParagraphHit, SearchResults, StoryCopy
 from newsearch.search.snippets import Match, Snippet
@@ -207,6 +210,34 @@ def test_exact_copies_collapse_to_the_earliest(tmp_path, embedder):
             # bm25 finds none of the query's words in the unrelated article; the others do.
             others = [] if mode == "bm25" else ["2026-03-19-other.txt"]
             assert [h.article_id for h in hits[1:]] == others
+
+
+def test_a_big_story_lists_max_also_in_copies_and_counts_the_rest(tmp_path, embedder):
+    """30 re-posts of one report: one hit, the retrieved copies first then the earliest, at
+    most MAX_ALSO_IN of them, and the story's size; the same as the full member list cut."""
+    original = (DEMO / "business" / "2026-03-19-central-bank-holds-interest-rates.txt").read_text(
+        encoding="utf-8"
+    )
+    for day in range(1, 31):
+        write(tmp_path / "c" / f"2026-04-{day:02d}-repost.txt", original)
+    write(tmp_path / "c" / "2026-03-19-other.txt", SEPARATE)
+    build_index([tmp_path / "c"], tmp_path / "ix", BuildOptions(), embedder=embedder)
+    with Searcher(tmp_path / "ix", embedder=embedder) as s:
+        page = s.search("interest rates inflation", k=2, mode="bm25")
+        hit = page.hits[0]
+        assert hit.article_id == "2026-04-01-repost.txt"
+        assert len(hit.also_in) == MAX_ALSO_IN and hit.also_in_total == 29
+        assert [c.article_id for c in hit.also_in] == [
+            f"2026-04-{day:02d}-repost.txt" for day in range(2, 2 + MAX_ALSO_IN)
+        ]
+        full = collapse_stories(
+            s.search("interest rates inflation", k=40, mode="bm25", collapse=False).hits,
+            s.docstore.story_members([hit.story_id]),
+            k=1,
+        )[0]
+        assert full.also_in[:MAX_ALSO_IN] == hit.also_in and full.also_in_total == 29
+    result = CliRunner().invoke(app, ["query", "interest rates", "-i", str(tmp_path / "ix")])
+    assert result.exit_code == 0 and "(+9 more)" in result.output
 
 
 SEPARATE = """Council approves second river bridge

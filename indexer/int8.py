@@ -269,6 +269,7 @@ class Int8Encoder(OnnxDocumentEncoder):
     """
 
     what = "--int8"
+    device_hint = "; drop one of the two"
 
     def __init__(
         self,

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .embedder import Embedder, ModelInfo, Progress, longest_first
-from .errors import ModelError
+from .errors import ModelError, NewsearchError
 
 log = logging.getLogger("newsearch")
 
@@ -50,8 +50,9 @@ class OnnxDocumentEncoder:
     ``_open``.
     """
 
-    #: Printed in errors: which option put the encoder on the CPU.
+    #: Printed in errors: which option put the encoder on the CPU, and what to do.
     what = "the ONNX encoder"
+    device_hint = ""
 
     def __init__(
         self,
@@ -62,7 +63,8 @@ class OnnxDocumentEncoder:
     ) -> None:
         if (device or "auto").strip().lower() not in ("auto", "cpu"):
             raise ModelError(
-                f"{self.what} encodes on the CPU with onnxruntime: it cannot use --device {device}"
+                f"{self.what} encodes on the CPU with onnxruntime: it cannot use --device "
+                f"{device}{self.device_hint}"
             )
         self.info = model
         self.batch_size = max(1, batch_size)
@@ -94,7 +96,7 @@ class OnnxDocumentEncoder:
 
         try:
             folder, session = self._open()
-        except ModelError:
+        except NewsearchError:  # a model, storage or lock problem says so itself
             raise
         except Exception as exc:  # an architecture the exporter cannot trace, a full cache
             if self.info.precision != "fp32":

@@ -33,6 +33,13 @@ KNOWN_ARTICLE = "sport/2026-04-26-omollo-marathon-world-record-valmont.txt"
 KILL_TRIALS = 24
 
 
+def _terminal_sigint() -> None:
+    """Ctrl-C as in a terminal. A test run started in the background by a script (``cmd &``)
+    ignores SIGINT, children inherit that, and Python then never raises KeyboardInterrupt:
+    the Ctrl-C test would hang on how CI was launched, not on newsearch."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def newsearch(*args: str | Path, **kwargs) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(
@@ -41,6 +48,7 @@ def newsearch(*args: str | Path, **kwargs) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=_terminal_sigint,
         **kwargs,
     )
 

@@ -55,7 +55,7 @@ def encodes_on_cpu(name: str) -> bool:
 
 def nvidia_gpu_visible() -> bool:
     """An NVIDIA driver with at least one GPU: the only kind torch's CUDA can use."""
-    gpus = Path("/proc/driver/nvidia/gpus")
+    gpus = Path("/proc") / "driver" / "nvidia" / "gpus"  # the Linux driver's list (if any)
     try:
         return (gpus.is_dir() and any(gpus.iterdir())) or any(Path("/dev").glob("nvidia[0-9]*"))
     except OSError:

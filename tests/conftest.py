@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +65,21 @@ def write(path: Path, text: str | bytes) -> Path:
     else:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+def cli_with_imports(*args: object) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """The real CLI in a new process under ``-X importtime``: its result, and the top-level
+    modules it imported (what tests check to keep torch out of a command)."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "newsearch.cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    return proc, imported

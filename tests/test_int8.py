@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DEMO, REPO, write
+from conftest import DEMO, cli_with_imports, write
 from test_onnx_encoder import VARIED
 from typer.testing import CliRunner
 
@@ -67,22 +65,10 @@ def rebuilt(tmp_path_factory, demo_index, int8_export):
     shutil.copytree(demo_index, index_dir)
     before = Searcher(index_dir)
     fp32_hits = before.search("security guarantees", k=1, mode="dense").hits
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-X", "importtime", "-m", "newsearch.cli.main", "index", str(DEMO)),
-            *("-i", str(index_dir), "--int8", "--rebuild", "--json"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=600,
+    proc, imported = cli_with_imports(
+        "index", DEMO, "-i", index_dir, "--int8", "--rebuild", "--json"
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    imported = {
-        line.split("|")[-1].strip().split(".")[0]
-        for line in proc.stderr.splitlines()
-        if line.startswith("import time:")
-    }
     yield index_dir, json.loads(proc.stdout), imported, before, fp32_hits
     before.close()
 

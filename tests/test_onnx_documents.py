@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import subprocess
-import sys
 
 import faiss
 import numpy as np
 import pytest
-from conftest import DEMO, REPO
+from conftest import DEMO, cli_with_imports
 from test_onnx_encoder import VARIED
 
 from newsearch.indexer import BuildOptions, Embedder, IndexLayout, build_index
@@ -83,22 +81,8 @@ def test_cli_build_imports_no_torch_and_matches_the_torch_index(onnx_docs, demo_
     """``newsearch index`` in a new process (the export exists): no torch, and the vectors
     are those of the demo index built with sentence-transformers, id for id."""
     index_dir = tmp_path / "ix"
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-X", "importtime", "-m", "newsearch.cli.main", "index", str(DEMO)),
-            *("-i", str(index_dir), "--json"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=600,
-    )
+    proc, imported = cli_with_imports("index", DEMO, "-i", index_dir, "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    imported = {
-        line.split("|")[-1].strip().split(".")[0]
-        for line in proc.stderr.splitlines()
-        if line.startswith("import time:")
-    }
     report = json.loads(proc.stdout)
     assert report["articles"] == 32 and report["embedded"] > 0
     assert "onnxruntime" in imported and not imported & HEAVY

@@ -24,6 +24,7 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,8 @@ class OnnxDocumentEncoder:
     ``_open``.
     """
 
+    #: The vectors this encoder makes (``ModelInfo.precision``).
+    precision = "fp32"
     #: Printed in errors: which option put the encoder on the CPU, and what to do.
     what = "the ONNX encoder"
     device_hint = ""
@@ -66,7 +69,7 @@ class OnnxDocumentEncoder:
                 f"{self.what} encodes on the CPU with onnxruntime: it cannot use --device "
                 f"{device}{self.device_hint}"
             )
-        self.info = model
+        self.info = replace(model, precision=self.precision)
         self.batch_size = max(1, batch_size)
         self.workers = workers or usable_cores()
         #: How many texts this encoder has encoded: tests and benchmarks read it.
@@ -79,13 +82,10 @@ class OnnxDocumentEncoder:
     def _open(self) -> tuple[Path, Any]:
         """(export folder, onnxruntime session on one thread) for the fp32 export, made now
         if missing (that once imports torch). Raises if the model cannot be exported."""
-        from .onnx_encoder import MODEL_FILE, OPTIMIZED_FILE, export_onnx, make_session
+        from .onnx_encoder import checked_export
 
-        folder = export_onnx(self.info)  # probes an existing export, which saves the opt graph
-        saved = folder / OPTIMIZED_FILE
-        if saved.is_file():
-            return folder, make_session(saved, threads=1, optimize=False)
-        return folder, make_session(folder / MODEL_FILE, threads=1)
+        encoder = checked_export(self.info, threads=1)
+        return encoder.folder, encoder.session
 
     def _load(self) -> None:
         if self._session is not None or self._fallback is not None:

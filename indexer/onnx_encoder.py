@@ -355,20 +355,42 @@ class OnnxQueryEncoder:
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
 
+    @property
+    def session(self) -> Any:
+        """The onnxruntime session (``run`` may be called from several threads at once)."""
+        return self._session
 
-def _open_checked(folder: Path, model_sha256: str) -> OnnxQueryEncoder | None:
+
+def _open_checked(
+    folder: Path, model_sha256: str, threads: int | None = None
+) -> OnnxQueryEncoder | None:
     """An encoder for the export in ``folder`` if it is complete and still gives the probe
     vector it gave when it was made (a damaged file loads badly or encodes differently)."""
     info = load_info(folder, model_sha256)
     if info is None:
         return None
-    encoder = probed_encoder(folder, info.max_seq_length, info.dim, info.probe)
+    dims = (folder, info.max_seq_length, info.dim, info.probe)
+    encoder = probed_encoder(*dims, threads=threads)
     saved = folder / OPTIMIZED_FILE
     if encoder is None and saved.exists():
         # The saved optimised graph may be the damaged file: drop it, retry from the export.
         with contextlib.suppress(OSError):
             saved.unlink()
-        encoder = probed_encoder(folder, info.max_seq_length, info.dim, info.probe, optimized=False)
+        encoder = probed_encoder(*dims, threads=threads, optimized=False)
+    return encoder
+
+
+def checked_export(model: ModelInfo, threads: int | None = None) -> OnnxQueryEncoder:
+    """An encoder on ``model``'s export in the user cache (made now if missing, which needs
+    torch once) that has passed the probe check: the session that checked it is the one
+    returned, not opened a second time (a new process indexing one edit pays for one)."""
+    folder = export_dir(model.sha256)
+    encoder = _open_checked(folder, model.sha256, threads) if folder.exists() else None
+    if encoder is None:
+        export_onnx(model)
+        encoder = _open_checked(folder, model.sha256, threads)
+        if encoder is None:
+            raise RuntimeError(f"the ONNX export in {folder} fails its check")
     return encoder
 
 

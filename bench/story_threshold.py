@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from newsearch.indexer.articles import Article, read_articles
 from newsearch.indexer.cache import EmbeddingCache, text_key
+from newsearch.indexer.corpus import Article, read_articles
 from newsearch.indexer.embedder import Embedder, resolve_model
 from newsearch.indexer.layout import IndexLayout
 from newsearch.indexer.stories import (

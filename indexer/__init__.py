@@ -10,8 +10,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .articles import Article, Paragraph, ReadReport, Skipped, read_articles
     from .builder import BuildOptions, BuildReport, build_index
+    from .corpus import Article, Paragraph, ReadReport, Skipped, read_articles
     from .embedder import Embedder, ModelInfo, resolve_model
     from .errors import (
         EmptyCorpusError,
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 #: Where each public name lives. Loaded on first use (PEP 562): ``newsearch status`` or an
 #: error message must not pay for Whoosh, FAISS and the builder just by touching the package.
 _WHERE = {
-    **dict.fromkeys(("Article", "Paragraph", "ReadReport", "Skipped", "read_articles"), "articles"),
+    **dict.fromkeys(("Article", "Paragraph", "ReadReport", "Skipped", "read_articles"), "corpus"),
     **dict.fromkeys(("BuildOptions", "BuildReport", "build_index"), "builder"),
     **dict.fromkeys(("Embedder", "ModelInfo", "resolve_model"), "embedder"),
     **dict.fromkeys(

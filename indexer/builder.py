@@ -19,8 +19,8 @@ from typing import Protocol
 import numpy as np
 
 from . import keyword, manifest, stories, vectors
-from .articles import Article, Skipped, read_articles
 from .cache import EmbeddingCache, text_key
+from .corpus import Article, Skipped, read_articles
 from .device import encodes_on_cpu
 from .docstore import DocstoreWriter
 from .embedder import (
@@ -135,7 +135,6 @@ def build_index(
     ):
         layout.cleanup()
         scanned_ns = time.time_ns()
-        sources = manifest.scan(list(paths))
         read = read_articles(paths)
         if not read.articles:
             reasons = "; ".join(str(s) for s in read.skipped[:3])
@@ -193,7 +192,7 @@ def build_index(
         layout.write_meta(gen, meta)
         manifest.save(
             gen,
-            manifest.from_build(list(paths), sources, read.articles, scanned_ns, read.digests),
+            manifest.from_build(list(paths), read.sources, read.articles, scanned_ns, read.digests),
         )
         final = layout.publish(gen)
         layout.cleanup()

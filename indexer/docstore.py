@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .articles import Article
+from .corpus import Article
 from .errors import DamagedStoreError
 
 SCHEMA = """

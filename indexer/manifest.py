@@ -17,36 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .articles import (
-    Article,
-    ReadReport,
-    Skipped,
-    _is_candidate,
-    _walk,
-    content_digest,
-    missing_reason,
-    refusal,
-)
+from .corpus import Article, SourceFile, content_digest
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
 #: mtimes within this long before a scan are "racy" (the trick git uses for its index).
 RACY_NS = 2 * 10**9
-
-
-@dataclass(frozen=True)
-class SourceFile:
-    """A file the walk found under a source path: where it is and its stat, content unread."""
-
-    key: str  #: the path string articles record as their ``source_path``
-    rel: str  #: path relative to the folder given: the article id of a text article
-    category: str
-    size: int
-    mtime_ns: int
-
-    @property
-    def path(self) -> Path:
-        return Path(self.key)
 
 
 @dataclass
@@ -141,45 +117,6 @@ def article_digest(article: Article) -> str:
     ]
     data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def scan(paths: list[str | os.PathLike[str]], report: ReadReport | None = None) -> list[SourceFile]:
-    """The files ``read_articles`` would read under ``paths``, in its order, with their stat.
-
-    Reads no content: on an unchanged folder this is all the work a run does.
-    """
-    report = report if report is not None else ReadReport()
-    out: list[SourceFile] = []
-    for given in paths:
-        root = Path(given)
-        if not root.exists():
-            report.skipped.append(Skipped(str(given), "no such file or directory"))
-            continue
-        if root.is_dir():
-            prefix = len(str(root).rstrip(os.sep)) + 1
-            files = [
-                (str(p), str(p)[prefix:].replace(os.sep, "/"))
-                for p in _walk(root, report)
-                if _is_candidate(p)
-            ]
-        else:
-            files = [(str(root), root.name)]
-        for key, rel in files:
-            try:
-                st = os.stat(key)
-            except FileNotFoundError:
-                report.skipped.append(Skipped(rel, missing_reason(Path(key))))
-                continue
-            except OSError as exc:
-                report.skipped.append(Skipped(rel, f"unreadable ({exc.strerror or exc})"))
-                continue
-            reason = refusal(Path(key), st)
-            if reason:
-                report.skipped.append(Skipped(rel, reason))
-                continue
-            category = rel.split("/", 1)[0] if "/" in rel else ""
-            out.append(SourceFile(key, rel, category, st.st_size, st.st_mtime_ns))
-    return out
 
 
 def from_build(

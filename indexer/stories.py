@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .articles import Article
+from .corpus import Article
 
 #: Candidates whose word sets overlap at least this much (Jaccard) are compared further.
 LSH_THRESHOLD = 0.2

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import manifest as mf
-from .articles import Article, ReadReport, Skipped, read_file
+from .corpus import Article, ReadReport, Skipped, SourceFile, read_file, scan
 from .embedder import DEFAULT_MODEL_SHA256, Embedder, ModelInfo
 from .errors import EmptyCorpusError, ModelError
 from .layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, IndexLayout, IndexMeta, utc_now
@@ -94,7 +94,7 @@ def plan(paths: Sequence[str | os.PathLike[str]], old: mf.Manifest | None) -> Ch
     cs = ChangeSet(read=ReadReport())
     old_files = old.files if old else {}
     scanned_ns = time.time_ns()
-    files = mf.scan(list(paths), cs.read)
+    files = scan(list(paths), cs.read)
     entries: dict[str, mf.FileEntry] = {}
     parsed: dict[str, list[Article]] = {}
     for f in files:
@@ -169,7 +169,7 @@ def plan(paths: Sequence[str | os.PathLike[str]], old: mf.Manifest | None) -> Ch
     return cs
 
 
-def _keep_unreadable(cs: ChangeSet, f: mf.SourceFile, prev, exc: OSError, entries) -> None:
+def _keep_unreadable(cs: ChangeSet, f: SourceFile, prev, exc: OSError, entries) -> None:
     """A file that is there but cannot be read now (permissions, I/O error) keeps what the
     index holds of it: a passing read error must not delete articles already indexed."""
     reason = f"unreadable ({exc.strerror or exc})"

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from newsearch.cli.main import app
 from newsearch.indexer import BuildOptions, IndexLayout, build_index
-from newsearch.indexer.articles import read_articles
 from newsearch.indexer.cache import EmbeddingCache, model_key, text_key
+from newsearch.indexer.corpus import read_articles
 from newsearch.indexer.errors import IndexFormatError, ModelError
 from newsearch.indexer.int8 import (
     INT8_MODEL_FILE,

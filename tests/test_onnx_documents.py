@@ -17,8 +17,8 @@ from conftest import DEMO, cli_with_imports
 from test_onnx_encoder import VARIED
 
 from newsearch.indexer import BuildOptions, Embedder, IndexLayout, build_index
-from newsearch.indexer.articles import read_articles
 from newsearch.indexer.builder import document_encoder
+from newsearch.indexer.corpus import read_articles
 from newsearch.indexer.device import encodes_on_cpu, nvidia_gpu_visible
 from newsearch.indexer.layout import VECTORS_FILE
 from newsearch.indexer.onnx_documents import OnnxDocumentEncoder

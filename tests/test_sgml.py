@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import SHARED, require_shared, write
 
-from newsearch.indexer.articles import read_articles
-from newsearch.indexer.sgml import split_wire_paragraphs
+from newsearch.indexer.corpus import read_articles
+from newsearch.indexer.corpus.sgml import split_wire_paragraphs
 
 REUTERS = SHARED / "data" / "news-large" / "reuters21578"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from newsearch.indexer.articles import read_articles
+from newsearch.indexer.corpus import read_articles
 from newsearch.search.snippets import (
     ELLIPSIS,
     Match,

@@ -230,10 +230,10 @@ def test_an_index_without_manifest_gets_a_full_build(corpus, built, embedder):
 )
 def test_the_scan_sees_the_files_the_reader_reads(sub):
     """The manifest is keyed by what the article reader records: they must never disagree."""
-    from newsearch.indexer.articles import read_articles
+    from newsearch.indexer.corpus import read_articles, scan
 
     root = DEMO / sub if sub else DEMO
-    files = mf.scan([root])
+    files = scan([root])
     articles = read_articles([root]).articles
     assert [f.key for f in files] == [a.source_path for a in articles]
     assert [(f.rel, f.category) for f in files] == [(a.id, a.category) for a in articles]

@@ -22,9 +22,9 @@ from index_checks import check_consistent
 from typer.testing import CliRunner
 
 from newsearch.cli.main import app
-from newsearch.indexer import articles as articles_mod
 from newsearch.indexer import builder
-from newsearch.indexer.articles import (
+from newsearch.indexer import corpus as articles_mod
+from newsearch.indexer.corpus import (
     MAX_ARTICLE_BYTES,
     MAX_PARAGRAPH_CHARS,
     read_articles,
@@ -378,7 +378,7 @@ def test_near_identical_tiny_files_fall_back_to_copy_stories():
     """Thousands of short files from one template: every pair shares most words, so the
     pairwise comparison is quadratic. Past the candidate budget (lowered here, so that the
     test is quick) only copies are grouped, then only identical articles."""
-    from newsearch.indexer.articles import Article, Paragraph
+    from newsearch.indexer.corpus import Article, Paragraph
 
     def bulletin(i: int) -> Article:
         text = f"Bulletin {i}: the district office reports a quiet night in sector {i % 7}."

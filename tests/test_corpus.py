@@ -2,14 +2,9 @@ import json
 
 from conftest import SEEDS, require_shared, write
 
-from newsearch.indexer.articles import (
-    decode_bytes,
-    is_residue,
-    parse_jsonl_record,
-    parse_text_article,
-    read_articles,
-    split_paragraphs,
-)
+from newsearch.indexer.corpus import parse_jsonl_record, read_articles
+from newsearch.indexer.corpus.decode import decode_bytes
+from newsearch.indexer.corpus.text import is_residue, parse_text_article, split_paragraphs
 
 BLANK_SEPARATED = """Ceasefire talks resume in Geneva
 

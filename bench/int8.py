@@ -40,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from markdown_section import write_section
 
 from newsearch.indexer import Embedder, resolve_model
-from newsearch.indexer.builder import embedding_text
 from newsearch.indexer.corpus import read_articles
 from newsearch.indexer.embedder import WindowSplitter
+from newsearch.indexer.embedding import embedding_text
 from newsearch.indexer.int8 import INT8_MODEL_FILE, QUANTIZATION, Int8Encoder
 from newsearch.indexer.onnx_documents import OnnxDocumentEncoder
 

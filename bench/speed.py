@@ -50,10 +50,11 @@ sys.path.insert(0, str(REPO / "bench"))
 from peer import Peer, build_peer  # noqa: E402
 
 from newsearch.indexer import BuildOptions, Embedder, build_index, read_articles  # noqa: E402
-from newsearch.indexer.builder import document_encoder, embedding_text  # noqa: E402
+from newsearch.indexer.builder import document_encoder  # noqa: E402
 from newsearch.indexer.corpus.sgml import DOCUMENT as SGML_DOC  # noqa: E402
 from newsearch.indexer.docstore import Docstore  # noqa: E402
 from newsearch.indexer.embedder import WindowSplitter, resolve_model  # noqa: E402
+from newsearch.indexer.embedding import embedding_text  # noqa: E402
 from newsearch.indexer.layout import VECTORS_FILE, IndexLayout  # noqa: E402
 from newsearch.indexer.onnx_encoder import export_dir, export_onnx, open_encoder  # noqa: E402
 from newsearch.indexer.vectors import (  # noqa: E402

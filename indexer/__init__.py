@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .builder import BuildOptions, BuildReport, build_index
+    from .builder import BuildOptions, build_index
     from .corpus import Article, Paragraph, ReadReport, Skipped, read_articles
     from .embedder import Embedder, ModelInfo, resolve_model
     from .errors import (
@@ -23,12 +23,14 @@ if TYPE_CHECKING:
         QueryError,
     )
     from .layout import IndexLayout, IndexMeta
+    from .reports import BuildReport
 
 #: Where each public name lives. Loaded on first use (PEP 562): ``newsearch status`` or an
 #: error message must not pay for Whoosh, FAISS and the builder just by touching the package.
 _WHERE = {
     **dict.fromkeys(("Article", "Paragraph", "ReadReport", "Skipped", "read_articles"), "corpus"),
-    **dict.fromkeys(("BuildOptions", "BuildReport", "build_index"), "builder"),
+    **dict.fromkeys(("BuildOptions", "build_index"), "builder"),
+    "BuildReport": "reports",
     **dict.fromkeys(("Embedder", "ModelInfo", "resolve_model"), "embedder"),
     **dict.fromkeys(
         (

@@ -12,27 +12,31 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from . import keyword, vectors
 from . import manifest as mf
-from .builder import (
-    BuildOptions,
-    NoProgress,
-    Progress,
-    _embed,
-    capped_warning,
-    document_encoder,
-    keyword_docs,
-    window_texts,
-)
+from .builder import BuildOptions, document_encoder
 from .cache import EmbeddingCache
+from .changes import ChangeSet
 from .docstore import DocstoreWriter
 from .embedder import DocumentEncoder, Embedder, ModelInfo, WindowSplitter
-from .layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, IndexLayout, IndexMeta
-from .update import ChangeSet, UpdateReport, copy_generation, index_model, meta_after
+from .embedding import capped_warning, embed_texts, window_texts
+from .layout import (
+    DOCSTORE_FILE,
+    KEYWORD_DIR,
+    VECTORS_FILE,
+    IndexLayout,
+    IndexMeta,
+    copy_generation,
+    utc_now,
+)
+from .progress import NoProgress, Progress
+from .reports import UpdateReport
+from .update import index_model
 
 
 class _EmbedderOnDemand:
@@ -111,7 +115,7 @@ def apply_changes(
         writer.close()
 
     progress.start("keyword index", len(rows))
-    keyword.apply_changes(gen / KEYWORD_DIR, rewrite, list(keyword_docs(pids, rows)))
+    keyword.apply_changes(gen / KEYWORD_DIR, rewrite, list(keyword.keyword_docs(pids, rows)))
     progress.advance(len(rows))
     progress.finish()
 
@@ -162,7 +166,7 @@ def _vectors_for(layout, meta, options, embedder, pids, rows, progress, notes):
         layout.cache_path, meta.model.sha256, meta.model.dim, meta.model.precision
     )
     try:
-        matrix, embedded, reused = _embed(texts, lazy, cache, progress)
+        matrix, embedded, reused = embed_texts(texts, lazy, cache, progress)
     finally:
         cache.close()
     if cache.warning:
@@ -178,3 +182,15 @@ def _counts(docstore: Path) -> tuple[int, int]:
     finally:
         conn.close()
     return int(a), int(p)
+
+
+def meta_after(meta: IndexMeta, articles: int, paragraphs: int, vectors: int, roots, started):
+    return replace(
+        meta,
+        articles=articles,
+        paragraphs=paragraphs,
+        vectors=vectors,
+        sources=[str(r) for r in roots],
+        built_at=utc_now(),
+        build_seconds=round(time.perf_counter() - started, 2),
+    )

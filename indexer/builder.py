@@ -11,20 +11,18 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from . import keyword, manifest, stories, vectors
-from .cache import EmbeddingCache, text_key
-from .corpus import Article, Skipped, read_articles
+from .cache import EmbeddingCache
+from .corpus import Article, read_articles
 from .device import encodes_on_cpu
 from .docstore import DocstoreWriter
 from .embedder import (
-    MAX_ARTICLE_WINDOWS,
     WINDOW_OVERLAP,
     WINDOW_TOKENS,
     DocumentEncoder,
@@ -33,30 +31,12 @@ from .embedder import (
     WindowSplitter,
     resolve_model,
 )
+from .embedding import capped_warning, embed_texts, window_texts
 from .errors import EmptyCorpusError, ModelError
 from .layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, IndexLayout, IndexMeta, utc_now
+from .progress import NoProgress, Progress
+from .reports import BuildReport
 from .storage import writing
-
-ENCODE_CHUNK = 512
-
-
-class Progress(Protocol):
-    """Receives progress of the long stages; the CLI draws bars from it."""
-
-    def start(self, stage: str, total: int) -> None: ...
-    def advance(self, n: int) -> None: ...
-    def finish(self) -> None: ...
-
-
-class NoProgress:
-    def start(self, stage: str, total: int) -> None:
-        pass
-
-    def advance(self, n: int) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -77,30 +57,6 @@ class BuildOptions:
     #: little less accurate (BENCHMARKS.md). None: as the index already is (fp32 for a new
     #: one); an update that would change it is refused (it needs a rebuild).
     int8: bool | None = None
-
-
-@dataclass
-class BuildReport:
-    generation: str
-    articles: int
-    paragraphs: int
-    vectors: int
-    embedded: int
-    reused: int
-    seconds: float
-    skipped: list[Skipped] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    files_read: int = 0
-    #: Story clusters among the articles (copies and rewrites of one story count once).
-    stories: int = 0
-    #: Texts encoded for story clustering (paragraphs alone, without the headline), on top
-    #: of ``embedded``: a cold build of a large corpus spends real time on them.
-    story_embedded: int = 0
-
-
-def embedding_text(title: str, window: str, embed_headline: bool) -> str:
-    """The headline gives a paragraph its topic ('he said …' alone says little)."""
-    return f"{title}. {window}" if embed_headline and title else window
 
 
 def build_index(
@@ -147,7 +103,9 @@ def build_index(
         pids, rows = _write_docstore(gen / DOCSTORE_FILE, read.articles)
 
         progress.start("keyword index", len(rows))
-        keyword.write_index(gen / KEYWORD_DIR, _counting(keyword_docs(pids, rows), progress))
+        keyword.write_index(
+            gen / KEYWORD_DIR, _counting(keyword.keyword_docs(pids, rows), progress)
+        )
         progress.finish()
 
         splitter = WindowSplitter(model, options.window_tokens, options.window_overlap)
@@ -156,12 +114,12 @@ def build_index(
 
         cache = EmbeddingCache(layout.cache_path, model.sha256, model.dim, model.precision)
         try:
-            matrix, embedded, reused = _embed(texts, embedder, cache, progress)
+            matrix, embedded, reused = embed_texts(texts, embedder, cache, progress)
             story_embedded = 0
 
             def encode_for_stories(story_texts: list[str]) -> np.ndarray:
                 nonlocal story_embedded
-                story_matrix, n, _ = _embed(story_texts, embedder, cache, progress)
+                story_matrix, n, _ = embed_texts(story_texts, embedder, cache, progress)
                 story_embedded += n
                 return story_matrix
 
@@ -215,13 +173,6 @@ def build_index(
     )
 
 
-def capped_warning(article_id: str) -> str:
-    return (
-        f"{article_id}: too long to embed whole: its first {MAX_ARTICLE_WINDOWS} windows of "
-        "text are embedded, the rest is found by keyword search only"
-    )
-
-
 def document_encoder(model: ModelInfo, options: BuildOptions, int8: bool) -> DocumentEncoder:
     """The encoder a build runs: on the CPU the ONNX export (fp32, or its int8 quantization
     with ``int8``; no torch once the exports exist), on a GPU sentence-transformers."""
@@ -253,70 +204,6 @@ def _export_query_encoder(model: ModelInfo) -> str | None:
     return None
 
 
-def headline(article: Article) -> str:
-    """The headline as indexed and embedded; a title derived from the first paragraph is not."""
-    return "" if article.derived_title else article.title
-
-
-def keyword_docs(
-    pids: Sequence[int], rows: Sequence[tuple[Article, int]]
-) -> Iterator[keyword.KeywordDoc]:
-    """The Whoosh documents for paragraphs ``rows`` stored under ``pids``."""
-    for pid, (a, pos) in zip(pids, rows, strict=True):
-        yield keyword.KeywordDoc(pid, a.id, a.paragraphs[pos].full_text, headline(a))
-
-
-def window_texts(
-    splitter: WindowSplitter,
-    pids: Sequence[int],
-    rows: Sequence[tuple[Article, int]],
-    embed_headline: bool,
-    capped: list[str] | None = None,
-) -> tuple[list[int], list[str]]:
-    """(vector ids, texts to embed) for paragraphs ``rows``: full builds and incremental
-    updates must produce the very same texts, or the cache misses and vectors disagree.
-
-    An article gets at most ``MAX_ARTICLE_WINDOWS`` windows; its paragraphs past them have no
-    vector (found by keywords only) and its id is added to ``capped``."""
-    windows = article_windows(splitter, rows, capped)
-    vids: list[int] = []
-    texts: list[str] = []
-    for pid, (a, _), wins in zip(pids, rows, windows, strict=True):
-        for w, win in enumerate(wins):
-            vids.append(vectors.vector_id(pid, w))
-            texts.append(embedding_text(headline(a), win, embed_headline))
-    return vids, texts
-
-
-def article_windows(
-    splitter: WindowSplitter, rows: Sequence[tuple[Article, int]], capped: list[str] | None = None
-) -> list[list[str]]:
-    """Windows of each paragraph of ``rows`` (all paragraphs of each article, in order).
-
-    Most articles cannot reach the per-article budget (a paragraph of T tokens has at most
-    T / step + 1 windows, and a token covers at least one character), and are split in one
-    batch; the others paragraph by paragraph, up to the budget."""
-    texts = [a.paragraphs[pos].full_text for a, pos in rows]
-    bound: dict[str, int] = {}
-    rows_of: dict[str, list[int]] = {}
-    for i, ((a, _), text) in enumerate(zip(rows, texts, strict=True)):
-        bound[a.id] = bound.get(a.id, 0) + len(text) // splitter.step + 1
-        rows_of.setdefault(a.id, []).append(i)
-    big = [aid for aid, n in bound.items() if n > MAX_ARTICLE_WINDOWS]
-    small = [i for i, (a, _) in enumerate(rows) if bound[a.id] <= MAX_ARTICLE_WINDOWS]
-    windows: list[list[str]] = [[] for _ in rows]
-    for i, wins in zip(small, splitter.split_many([texts[i] for i in small]), strict=True):
-        windows[i] = wins
-    for aid in big:
-        idx = rows_of[aid]
-        split = splitter.split_budget([texts[i] for i in idx], MAX_ARTICLE_WINDOWS)
-        for i, wins in zip(idx, split, strict=True):
-            windows[i] = wins
-        if capped is not None and any(not w for w in split):
-            capped.append(aid)
-    return windows
-
-
 def _write_docstore(path: Path, articles: list[Article]) -> tuple[list[int], list]:
     writer = DocstoreWriter(path)
     pids: list[int] = []
@@ -334,30 +221,3 @@ def _counting(items, progress: Progress):
     for item in items:
         yield item
         progress.advance(1)
-
-
-def _embed(
-    texts: list[str], embedder: DocumentEncoder, cache: EmbeddingCache, progress: Progress
-) -> tuple[np.ndarray, int, int]:
-    """Vectors for ``texts``: each distinct text encoded at most once, ever (per model and
-    precision)."""
-    keys = [text_key(t) for t in texts]
-    unique: dict[bytes, str] = {}
-    for k, t in zip(keys, texts, strict=True):
-        unique.setdefault(k, t)
-    known = cache.get_many(list(unique))
-    missing = [k for k in unique if k not in known]
-    missing.sort(key=lambda k: len(unique[k]), reverse=True)
-
-    progress.start("embedding", len(missing))
-    for i in range(0, len(missing), ENCODE_CHUNK):
-        chunk = missing[i : i + ENCODE_CHUNK]
-        vecs = embedder.encode([unique[k] for k in chunk], progress=progress.advance)
-        cache.put_many(chunk, vecs)
-        known.update(zip(chunk, vecs, strict=True))
-    progress.finish()
-
-    matrix = np.zeros((len(texts), embedder.info.dim), dtype=np.float32)
-    for row, k in enumerate(keys):
-        matrix[row] = known[k]
-    return matrix, len(missing), len(texts) - len(missing)

@@ -125,9 +125,6 @@ class DocstoreWriter:
             ((story, note, aid) for aid, story, note in rows),
         )
 
-    def commit(self) -> None:
-        self._conn.commit()
-
     def close(self) -> None:
         self._conn.commit()
         self._conn.close()

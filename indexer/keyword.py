@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import COLUMN, ID, TEXT, Schema
 
 from .bm25 import PID_COLUMN, BM25Arrays, whoosh_idf
+from .corpus import Article
 from .errors import DamagedStoreError
 
 _PHRASE = re.compile(r'"([^"]+)"')
@@ -252,3 +253,9 @@ def apply_changes(
         writer.cancel()
         raise
     writer.commit()
+
+
+def keyword_docs(pids: Sequence[int], rows: Sequence[tuple[Article, int]]) -> Iterator[KeywordDoc]:
+    """The Whoosh documents for paragraphs ``rows`` (article, position) stored under ``pids``."""
+    for pid, (a, pos) in zip(pids, rows, strict=True):
+        yield KeywordDoc(pid, a.id, a.paragraphs[pos].full_text, a.headline)

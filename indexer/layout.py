@@ -325,3 +325,37 @@ class IndexLayout:
             yield
         finally:
             os.close(fd)
+
+
+#: Whoosh files that are rewritten or locked in place: copied, never hard-linked.
+_NO_LINK_SUFFIXES = ("WRITELOCK", "READLOCK", ".lock")
+
+
+def copy_generation(src: Path, dst: Path, link_stores: bool = False) -> None:
+    """Make ``dst`` a private, writable copy of the published generation ``src``.
+
+    Whoosh segment and TOC files are hard-linked: Whoosh writes every change into new files
+    (new segments, a new numbered TOC renamed into place) and only unlinks old ones, so a
+    writer in ``dst`` never touches ``src``'s bytes. The docstore (SQLite writes in place) and
+    the FAISS file (rewritten whole) are copied, unless ``link_stores`` says they stay as is.
+    """
+    kw_src, kw_dst = src / KEYWORD_DIR, dst / KEYWORD_DIR
+    kw_dst.mkdir(parents=True, exist_ok=True)
+    for f in kw_src.iterdir():
+        if not f.is_file():
+            continue
+        if f.name.endswith(_NO_LINK_SUFFIXES):
+            continue  # a lock file: Whoosh makes its own
+        _link_or_copy(f, kw_dst / f.name)
+    for name in (DOCSTORE_FILE, VECTORS_FILE):
+        if link_stores:
+            _link_or_copy(src / name, dst / name)
+        else:
+            shutil.copyfile(src / name, dst / name)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # a filesystem without hard links
+        shutil.copy2(src, dst)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +34,6 @@ def vector_id(pid: int, window: int) -> int:
 
 def paragraph_of(vid: int) -> int:
     return vid >> WINDOW_BITS
-
-
-@dataclass(frozen=True)
-class VectorHit:
-    pid: int
-    score: float
 
 
 def choose_kind(count: int) -> str:
@@ -107,13 +100,9 @@ class VectorIndex:
 
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
-    def search(self, query: np.ndarray, limit: int) -> list[VectorHit]:
-        """Best paragraphs by their best window, best first, at most ``limit`` paragraphs."""
-        return [VectorHit(pid, score) for pid, score in self.ranked(query, limit)]
-
     def ranked(self, query: np.ndarray, limit: int) -> list[tuple[int, float]]:
-        """``search`` as (paragraph id, score) pairs: what hybrid search fuses, without an
-        object per candidate (a query asks for a thousand)."""
+        """Best paragraphs by their best window, best first, at most ``limit`` of them, as
+        (paragraph id, cosine) pairs: no object per candidate (a query asks for a thousand)."""
         if limit <= 0 or self.ntotal == 0:
             return []
         # Ask for extra windows: several windows of one long paragraph may crowd the top, and

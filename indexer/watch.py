@@ -17,7 +17,8 @@ from .builder import BuildOptions, document_encoder
 from .embedder import DocumentEncoder, resolve_model
 from .errors import NewsearchError
 from .layout import IndexLayout
-from .update import UpdateReport, index_model, update_index
+from .reports import UpdateReport
+from .update import index_model, update_index
 
 #: How long the watcher waits for changes before it hands control back (milliseconds): the
 #: first wait is how long watching takes to start, the others cost one wake-up each.

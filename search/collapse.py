@@ -9,11 +9,12 @@ rather than a later re-post stands for the story. The others are listed in ``als
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Protocol
 
+from newsearch.indexer.corpus.records import article_meta
 from newsearch.indexer.docstore import StoredArticle
+from newsearch.indexer.stores import DocumentReader
 
 from .results import ArticleHit, StoryCopy
 
@@ -40,16 +41,6 @@ def choose_representative(members: list[ArticleHit]) -> ArticleHit:
     return min(tied, key=lambda h: (_date_key(h.date), h.article_id))
 
 
-class StoryLookup(Protocol):
-    """Where collapse finds a story's other articles (``Docstore``)."""
-
-    def story_members(
-        self, story_ids: Iterable[str], limit: int | None = None
-    ) -> Mapping[str, list[StoredArticle]]: ...
-
-    def story_sizes(self, story_ids: Iterable[str]) -> Mapping[str, int]: ...
-
-
 #: A hit lists at most this many other articles of its story (``also_in_total`` says how
 #: many there are). A wire corpus of templated reports can put thousands in one story.
 MAX_ALSO_IN = 20
@@ -57,7 +48,7 @@ MAX_ALSO_IN = 20
 
 def collapse_stories(
     hits: list[ArticleHit],
-    members: Mapping[str, list[StoredArticle]] | StoryLookup,
+    members: Mapping[str, list[StoredArticle]] | DocumentReader,
     k: int,
 ) -> list[ArticleHit]:
     """At most ``k`` hits, one per story, in the order of each story's best member.
@@ -108,12 +99,7 @@ def _copy(a: StoredArticle | ArticleHit, score: float | None) -> StoryCopy:
     stored = isinstance(a, StoredArticle)
     return StoryCopy(
         article_id=a.id if stored else a.article_id,
-        title=a.title,
-        source_path=a.source_path,
-        date=a.date,
-        source=a.source,
-        url=a.url,
-        category=a.category,
         score=score,
         note=a.story_note,
+        **article_meta(a),
     )

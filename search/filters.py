@@ -52,6 +52,18 @@ class Filter:
     since: str = ""
     until: str = ""
 
+    def __post_init__(self) -> None:
+        """Values are normalised however the filter is made (``Filter(source="BBC")`` and
+        ``Filter.make(source=["bbc"])`` are the same filter); a malformed date or a range
+        that ends before it starts is a ``QueryError``."""
+        set_ = object.__setattr__  # frozen: normalising in place is the constructor's job
+        set_(self, "source", _values(self.source))
+        set_(self, "category", _values(self.category))
+        set_(self, "since", parse_date(self.since, "since"))
+        set_(self, "until", parse_date(self.until, "until"))
+        if self.since and self.until and self.until < self.since[: len(self.until)]:
+            raise QueryError(f"until ({self.until}) is before since ({self.since})")
+
     @classmethod
     def make(
         cls,
@@ -60,16 +72,8 @@ class Filter:
         since: str | dt.date | None = None,
         until: str | dt.date | None = None,
     ) -> Filter:
-        """Normalise user input; a malformed date is a ``QueryError``."""
-        f = cls(
-            _values(source),
-            _values(category),
-            parse_date(since, "since"),
-            parse_date(until, "until"),
-        )
-        if f.since and f.until and f.until < f.since[: len(f.until)]:
-            raise QueryError(f"until ({f.until}) is before since ({f.since})")
-        return f
+        """A filter from user input (None: no bound); the constructor normalises it."""
+        return cls(source or (), category or (), since or "", until or "")  # type: ignore[arg-type]
 
     @property
     def active(self) -> bool:

@@ -31,6 +31,8 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
+from newsearch.indexer.errors import QueryError
+
 K = TypeVar("K", bound=Hashable)
 
 DEFAULT_RRF_K = 60
@@ -75,6 +77,35 @@ class Fusion:
             raise ValueError("rrf k must be >= 0")
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"tau must be above 0 and at most 1, got {self.tau}")
+
+    @classmethod
+    def with_overrides(
+        cls,
+        method: str | None = None,
+        alpha: float | None = None,
+        rrf_k: float | None = None,
+        norm: str | None = None,
+        tau: float | None = None,
+    ) -> Fusion | None:
+        """The tuned defaults with the values given put in; None when nothing is given (the
+        searcher's configured fusion then applies). A bad value is a ``QueryError``."""
+        given = {
+            name: value
+            for name, value in (
+                ("method", method),
+                ("alpha", alpha),
+                ("rrf_k", rrf_k),
+                ("norm", norm),
+                ("tau", tau),
+            )
+            if value is not None
+        }
+        if not given:
+            return None
+        try:
+            return cls(**given)
+        except ValueError as exc:
+            raise QueryError(str(exc)) from None
 
     @property
     def needs_coverage(self) -> bool:

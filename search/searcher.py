@@ -18,26 +18,27 @@ from typing import Literal
 
 import numpy as np
 
-from newsearch.indexer.docstore import Docstore, StoredArticle
+from newsearch.indexer.corpus.records import article_meta
+from newsearch.indexer.docstore import StoredArticle
 from newsearch.indexer.embedder import Embedder, ModelInfo, resolve_model
 from newsearch.indexer.errors import ModelError, QueryError
-from newsearch.indexer.keyword import KeywordConfig, KeywordIndex
-from newsearch.indexer.layout import (
-    DOCSTORE_FILE,
-    KEYWORD_DIR,
-    VECTORS_FILE,
-    IndexLayout,
-    IndexMeta,
-)
+from newsearch.indexer.keyword import KeywordConfig
+from newsearch.indexer.layout import IndexLayout, IndexMeta
 from newsearch.indexer.onnx_encoder import QueryEncoder, query_encoder
-from newsearch.indexer.vectors import VectorIndex
+from newsearch.indexer.stores import (
+    DocumentReader,
+    Generation,
+    KeywordReader,
+    LocalGeneration,
+    VectorReader,
+)
 
 from .collapse import collapse_stories
 from .filters import Filter
 from .fusion import Fusion
 from .query import clean_query as _clean_query
 from .results import ArticleHit, ParagraphHit, SearchResults
-from .snippets import with_snippets
+from .snippets import make_snippet, query_stems
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[str, ...] = ("hybrid", "bm25", "dense")
@@ -69,7 +70,7 @@ class Searcher:
         self.layout = IndexLayout(index_dir)
         self.config = config or SearchConfig()
         self._pinned = threading.local()
-        self._state = _GenerationState(self.layout, self.config)
+        self._state: Generation = LocalGeneration(self.layout, self.config.keyword)
         self._model_path = model_path
         self._embedder: QueryEncoder | None = embedder
         self._embedder_given = embedder is not None
@@ -79,7 +80,7 @@ class Searcher:
 
     # -- the generation in use -----------------------------------------------------------
 
-    def _current_state(self) -> _GenerationState:
+    def _current_state(self) -> Generation:
         return getattr(self._pinned, "state", None) or self._state
 
     @property
@@ -91,15 +92,15 @@ class Searcher:
         return self._current_state().meta
 
     @property
-    def docstore(self) -> Docstore:
+    def docstore(self) -> DocumentReader:
         return self._current_state().docstore
 
     @property
-    def keyword(self) -> KeywordIndex:
+    def keyword(self) -> KeywordReader:
         return self._current_state().keyword
 
     @property
-    def vectors(self) -> VectorIndex:
+    def vectors(self) -> VectorReader:
         return self._current_state().vectors
 
     def refresh(self) -> bool:
@@ -110,7 +111,7 @@ class Searcher:
         """
         if self.layout.current_name() == self._state.generation.name:
             return False
-        new = _GenerationState(self.layout, self.config)
+        new = LocalGeneration(self.layout, self.config.keyword)
         if self._embedder_given:
             _check_same_model(new.meta.model, self._embedder.info)  # type: ignore[union-attr]
         elif _space(new.meta.model) != _space(self._state.meta.model):
@@ -239,7 +240,7 @@ class Searcher:
                 break
             limit = min(total, limit * 4)
 
-        hits = with_snippets(hits[:k], query)
+        hits = _with_snippets(hits[:k], query)
         took = (time.perf_counter() - started) * 1000
         return SearchResults(
             query=query,
@@ -315,16 +316,11 @@ class Searcher:
                 ArticleHit(
                     rank=rank,
                     article_id=aid,
-                    title=a.title if a else "",
                     score=group[0].score,
                     paragraphs=group,
-                    source_path=a.source_path if a else "",
-                    date=a.date if a else "",
-                    source=a.source if a else "",
-                    url=a.url if a else "",
-                    category=a.category if a else "",
                     story_id=(a.story_id if a else "") or aid,
                     story_note=a.story_note if a else "",
+                    **(article_meta(a) if a else {"title": ""}),
                 )
             )
         return out if by_story else out[:k]
@@ -339,39 +335,20 @@ class Searcher:
         self.close()
 
 
-class _GenerationState:
-    """One opened generation: its three stores and the reader lease that keeps it on disk."""
-
-    def __init__(self, layout: IndexLayout, config: SearchConfig) -> None:
-        self.generation, self._lease = layout.open_current()
-        try:
-            self.meta: IndexMeta = layout.read_meta(self.generation)
-            self.docstore = Docstore(self.generation / DOCSTORE_FILE)
-            self.keyword = KeywordIndex(self.generation / KEYWORD_DIR, config.keyword)
-        except BaseException:
-            self.close()
-            raise
-        self._vectors: VectorIndex | None = None
-        self._vectors_lock = threading.Lock()
-
-    @property
-    def vectors(self) -> VectorIndex:
-        """Opened on first use: a keyword-only query never loads FAISS (~0.1 s per process)."""
-        with self._vectors_lock:
-            if self._vectors is None:
-                self._vectors = VectorIndex(self.generation / VECTORS_FILE, self.meta.model.dim)
-            return self._vectors
-
-    def close(self) -> None:
-        keyword = getattr(self, "keyword", None)
-        if keyword is not None:
-            keyword.close()
-        IndexLayout.release(getattr(self, "_lease", None))
-        self._lease = None
-
-    def __del__(self) -> None:
-        IndexLayout.release(getattr(self, "_lease", None))
-        self._lease = None
+def _with_snippets(hits: list[ArticleHit], query: str) -> list[ArticleHit]:
+    """The hits with a snippet on each paragraph (dense-only paragraphs get one without
+    marks: the reader still sees why the hit is there)."""
+    stems = query_stems(query)
+    out = []
+    for hit in hits:
+        paragraphs = [
+            replace(
+                p, snippet=make_snippet(f"{p.context} {p.text}" if p.context else p.text, stems)
+            )
+            for p in hit.paragraphs
+        ]
+        out.append(replace(hit, paragraphs=paragraphs))
+    return out
 
 
 def _space(model: ModelInfo) -> tuple[str, int, str]:

@@ -9,12 +9,8 @@ into ``Snippet.text`` (Python string indices), which is what the JSON output car
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .results import ArticleHit
 
 #: Paragraphs longer than this are cut to a window of about this many characters.
 MAX_CHARS = 300
@@ -122,19 +118,3 @@ def make_snippet(text: str, stems: frozenset[str], max_chars: int = MAX_CHARS) -
         Match(m.start + shift, m.end + shift) for m in matches if m.start >= start and m.end <= end
     ]
     return Snippet(prefix + text[start:end] + suffix, kept, start, end, True)
-
-
-def with_snippets(hits: list[ArticleHit], query: str) -> list[ArticleHit]:
-    """The hits with a snippet on each paragraph (dense-only paragraphs get one without
-    marks: the reader still sees why the hit is there)."""
-    stems = query_stems(query)
-    out = []
-    for hit in hits:
-        paragraphs = [
-            replace(
-                p, snippet=make_snippet(f"{p.context} {p.text}" if p.context else p.text, stems)
-            )
-            for p in hit.paragraphs
-        ]
-        out.append(replace(hit, paragraphs=paragraphs))
-    return out

@@ -16,13 +16,13 @@ from whoosh import index as whoosh_index
 from whoosh.fields import ID, TEXT, Schema
 
 from newsearch.indexer.bm25 import PID_COLUMN
-from newsearch.indexer.builder import keyword_docs
 from newsearch.indexer.corpus import read_articles
 from newsearch.indexer.keyword import (
     KeywordConfig,
     KeywordDoc,
     KeywordIndex,
     apply_changes,
+    keyword_docs,
     make_schema,
     write_index,
 )

@@ -196,3 +196,14 @@ def test_category_from_folder_and_date_from_name(tmp_path):
 def test_missing_path_is_reported_not_raised(tmp_path):
     report = read_articles([tmp_path / "nope"])
     assert report.articles == [] and report.skipped[0].reason == "no such file or directory"
+
+
+def test_article_shaped_records_share_the_metadata_fields():
+    from dataclasses import fields
+
+    from newsearch.indexer.corpus.records import META_FIELDS, Article
+    from newsearch.indexer.docstore import StoredArticle
+    from newsearch.search.results import ArticleHit, StoryCopy
+
+    for record in (Article, StoredArticle, ArticleHit, StoryCopy):
+        assert set(META_FIELDS) <= {f.name for f in fields(record)}, record

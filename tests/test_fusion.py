@@ -132,3 +132,15 @@ def test_coverage_fusion_trusts_dense_when_bm25_covers_little_of_the_query():
     # No BM25 coverage at all: the dense list's min-max scores alone.
     none = dict(coverage.fuse(KEYWORD, DENSE, 0.0))
     assert none == pytest.approx(dict(convex([DENSE, KEYWORD], [0.6, 0.0])))
+
+
+def test_with_overrides_fills_the_tuned_defaults_and_says_none_when_nothing_is_given():
+    from newsearch.errors import QueryError
+
+    assert Fusion.with_overrides() is None
+    assert Fusion.with_overrides(alpha=0.3) == Fusion(alpha=0.3)
+    assert Fusion.with_overrides("rrf", rrf_k=5) == Fusion(method="rrf", rrf_k=5)
+    with pytest.raises(QueryError, match="alpha"):
+        Fusion.with_overrides(alpha=2.0)
+    with pytest.raises(QueryError, match="unknown fusion"):
+        Fusion.with_overrides("borda")

@@ -16,9 +16,10 @@ from index_checks import check_consistent
 
 from newsearch.indexer import Embedder, IndexLayout
 from newsearch.indexer import manifest as mf
+from newsearch.indexer.changes import stale
 from newsearch.indexer.errors import IndexFormatError, ModelError
 from newsearch.indexer.layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE
-from newsearch.indexer.update import stale, update_index
+from newsearch.indexer.update import update_index
 from newsearch.search import Searcher
 
 ZEBRA = (

@@ -24,10 +24,10 @@ def test_search_returns_paragraphs_by_best_window(tmp_path):
     path = tmp_path / "v.faiss"
     assert write_index(path, 3, ids, vecs) == 4
     index = VectorIndex(path, 3)
-    hits = index.search(unit([0, 1, 0.05]), 10)
-    assert [h.pid for h in hits] == [7, 8, 9]  # 7 via its second window, once
-    assert hits[0].score == pytest.approx(float(unit([0, 1, 0.05]) @ unit([0, 1, 0])), rel=1e-5)
-    assert index.search(unit([1, 0, 0]), 1)[0].pid == 7
+    hits = index.ranked(unit([0, 1, 0.05]), 10)
+    assert [pid for pid, _ in hits] == [7, 8, 9]  # 7 via its second window, once
+    assert hits[0][1] == pytest.approx(float(unit([0, 1, 0.05]) @ unit([0, 1, 0])), rel=1e-5)
+    assert index.ranked(unit([1, 0, 0]), 1)[0][0] == 7
     assert sorted(index.ids().tolist()) == sorted(ids.tolist())
 
 
@@ -44,7 +44,7 @@ def test_wrong_dimension_and_damaged_file_are_clear_errors(tmp_path):
 def test_empty_index(tmp_path):
     path = tmp_path / "v.faiss"
     write_index(path, 4, np.zeros(0, dtype=np.int64), np.zeros((0, 4), dtype=np.float32))
-    assert VectorIndex(path, 4).search(unit([1, 0, 0, 0]), 5) == []
+    assert VectorIndex(path, 4).ranked(unit([1, 0, 0, 0]), 5) == []
 
 
 def test_truncated_file_is_a_clear_error_not_a_crash(tmp_path):
@@ -78,8 +78,8 @@ def test_hnsw_past_the_threshold_and_its_recall(tmp_path):
     found = []
     for q in vecs[rng.integers(0, 6000, 100)] + 0.1 * rng.standard_normal((100, 32)):
         q = unit(q)
-        want = {h.pid for h in flat.search(q, 10)}
-        got = [h.pid for h in hnsw.search(q, 10)]
+        want = {pid for pid, _ in flat.ranked(q, 10)}
+        got = [pid for pid, _ in hnsw.ranked(q, 10)]
         assert len(got) == 10
         found.append(len(want & set(got)) / 10)
     assert np.mean(found) >= 0.95
@@ -99,6 +99,6 @@ def test_search_fills_the_limit_when_long_paragraphs_crowd_the_top(tmp_path):
             vecs.append(unit(base + 0.01 * rng.normal(size=8) + 0.1 * pid * np.eye(8)[pid % 8]))
     path = tmp_path / "v.faiss"
     write_index(path, 8, np.array(ids), np.stack(vecs))
-    hits = VectorIndex(path, 8).search(base, 6)
-    assert len(hits) == 6 and len({h.pid for h in hits}) == 6
-    assert len(VectorIndex(path, 8).search(base, 50)) == 10
+    hits = VectorIndex(path, 8).ranked(base, 6)
+    assert len(hits) == 6 and len({pid for pid, _ in hits}) == 6
+    assert len(VectorIndex(path, 8).ranked(base, 50)) == 10

@@ -13,6 +13,17 @@ from pathlib import Path
 _REASON_KIND = re.compile(r":| \(| '|, ")
 
 
+#: What every article-shaped record carries besides its id, under these names: ``Article``
+#: here, the docstore's ``StoredArticle``, and the results' ``ArticleHit`` and ``StoryCopy``
+#: (tests/test_corpus.py checks that all four have them). Copy them with ``article_meta``.
+META_FIELDS = ("title", "source_path", "date", "source", "url", "category")
+
+
+def article_meta(record: object) -> dict[str, str]:
+    """The ``META_FIELDS`` of an article-shaped record, to build another one from it."""
+    return {name: getattr(record, name) for name in META_FIELDS}
+
+
 @dataclass(frozen=True)
 class Paragraph:
     """One paragraph of an article; ``context`` holds a dateline or subhead that preceded it."""
@@ -44,6 +55,12 @@ class Article:
     #: True when the file had no headline line and ``title`` was made from the first paragraph:
     #: such a title is not indexed or embedded again (it would only repeat that paragraph).
     derived_title: bool = False
+
+    @property
+    def headline(self) -> str:
+        """The headline as indexed and embedded; a title derived from the first paragraph is
+        not (it would only repeat that paragraph)."""
+        return "" if self.derived_title else self.title
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,231 @@
+"""How the CLI shows things: rich text on a terminal, progress bars on stderr.
+
+The library returns typed results (``SearchResults``, ``UpdateReport``, ``IndexStatus``, the
+eval report); this module only draws them. Everything from an article or a query goes through
+``escape``: article text is data, never rich markup.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+
+class _Stdout(Console):
+    """Standard output that ends quietly (status 0, as ``main`` does) when its reader is gone:
+    ``newsearch query … | head -3``."""
+
+    def on_broken_pipe(self) -> None:
+        try:
+            super().on_broken_pipe()
+        except SystemExit:
+            raise SystemExit(0) from None
+
+
+out = _Stdout(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+#: Skipped files and warnings listed one per line before the rest are only counted (``--json``
+#: has them all).
+MAX_LISTED = 50
+
+
+def error(message: str) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+
+
+def note(line: str) -> None:
+    """A line of progress news on stderr (``watch``), shown as it is."""
+    err.print(escape(line))
+
+
+def warning(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}")
+
+
+class BarProgress:
+    """Draws the indexer's stages as rich progress bars on stderr."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description:>14}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not enabled,
+            transient=False,
+        )
+        self._task: Any = None
+
+    def start(self, stage: str, total: int) -> None:
+        if self._task is None:
+            self._progress.start()
+        self._task = self._progress.add_task(stage, total=total)
+
+    def advance(self, n: int) -> None:
+        self._progress.advance(self._task, n)
+
+    def finish(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._progress.stop()
+
+
+def print_update(report: Any, index_dir: Any, as_json: bool = False) -> None:
+    for kind, items in (("skipped", report.skipped), ("warning", report.warnings)):
+        for item in items[:MAX_LISTED]:
+            err.print(f"[yellow]{kind}[/] {escape(str(item))}")
+        if len(items) > MAX_LISTED:
+            err.print(f"[yellow]{kind}[/] … and {len(items) - MAX_LISTED} more (see --json)")
+    if as_json:
+        print(json.dumps(report.to_dict(str(index_dir)), ensure_ascii=False), flush=True)
+        return
+    from newsearch.indexer.reports import skip_reasons
+
+    reasons = skip_reasons(report.skipped)
+    if report.mode == "unchanged":
+        what = "up to date:"
+    elif report.mode == "incremental":
+        what = f"+{report.added} ~{report.changed} -{report.deleted} articles;"
+    else:
+        what = "indexed"
+    out.print(
+        f"{what} [bold]{report.articles}[/] articles"
+        f"{f' ({report.stories} stories)' if report.stories is not None else ''}, "
+        f"{report.paragraphs} paragraphs, "
+        f"{report.vectors} vectors ({report.embedded} embedded, {report.reused} reused) "
+        f"in {report.seconds:.1f}s; skipped {len(report.skipped)}"
+        f"{_reasons_text(reasons)}, {len(report.warnings)} warnings → {escape(str(index_dir))}"
+    )
+
+
+def _reasons_text(reasons: dict[str, int]) -> str:
+    if not reasons:
+        return ""
+    return " (" + ", ".join(f"{n} {escape(kind)}" for kind, n in reasons.items()) + ")"
+
+
+def _marked(snippet: Any) -> Any:
+    """A snippet as rich Text with the query's words highlighted."""
+    from rich.text import Text
+
+    text = Text(snippet.text)
+    for m in snippet.matches:
+        text.stylize("bold yellow", m.start, m.end)
+    return text
+
+
+def _print_explain(hit: Any) -> None:
+    for p in hit.paragraphs:
+        kw = "-" if p.keyword_rank is None else f"#{p.keyword_rank} ({p.keyword_score:.3f})"
+        vec = "-" if p.vector_rank is None else f"#{p.vector_rank} ({p.vector_score:.3f})"
+        out.print(
+            f"    [magenta]explain ¶{p.position + 1}:[/] keyword {kw} · vector {vec} · "
+            f"fused {p.score:.5f}"
+        )
+    if hit.story_note:  # also with --no-collapse: say which story the article belongs to
+        out.print(f"    [magenta]story {escape(hit.story_id)}:[/] {escape(hit.story_note)}")
+        for c in hit.also_in:
+            got = "not retrieved" if c.score is None else f"score {c.score:.5f}"
+            out.print(f"      {escape(c.article_id)} ({got}): {escape(c.note)}")
+
+
+def print_results(results: Any, explain: bool = False) -> None:
+    shown = results.query if len(results.query) <= 80 else results.query[:79] + "…"
+    if not results.hits:
+        out.print(f"no results for [bold]{escape(shown)}[/] ({results.mode})")
+        return
+    out.print(
+        f"[dim]{len(results.hits)} results for[/] [bold]{escape(shown)}[/] "
+        f"[dim]({results.mode}, {results.took_ms:.0f} ms)[/]\n"
+    )
+    for hit in results.hits:
+        meta = " · ".join(x for x in (hit.category, hit.date, hit.source) if x)
+        out.print(
+            f"[bold cyan]{hit.rank:>2}.[/] [bold]{escape(hit.title)}[/]  "
+            f"[dim]{escape(hit.article_id)}{' · ' + escape(meta) if meta else ''}[/]"
+        )
+        if hit.url:
+            out.print(f"    [dim]{escape(hit.url)}[/]")
+        for p in hit.paragraphs:
+            ranks = []
+            if p.keyword_rank is not None:
+                ranks.append(f"bm25 #{p.keyword_rank} ({p.keyword_score:.2f})")
+            if p.vector_rank is not None:
+                ranks.append(f"dense #{p.vector_rank} ({p.vector_score:.3f})")
+            out.print("    ", _marked(p.snippet), sep="")
+            out.print(f"    [dim]¶{p.position + 1} · score {p.score:.4f} · {' · '.join(ranks)}[/]")
+        if hit.also_in:
+            names = ", ".join(c.source or c.article_id for c in hit.also_in)
+            more = hit.also_in_total - len(hit.also_in)
+            out.print(
+                f"    [green]also in:[/] {escape(names)}{f' (+{more} more)' if more > 0 else ''}"
+            )
+        if explain:
+            _print_explain(hit)
+        out.print()
+
+
+def print_status(status: Any) -> None:
+    info = status.to_dict()
+    stale_info = info.pop("stale", None)
+    for key, value in info.items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        out.print(f"[bold]{key:>15}[/]  {escape(str(shown))}")
+    if stale_info is not None:
+        _print_stale(stale_info)
+
+
+def _print_stale(stale: dict[str, Any]) -> None:
+    files = [
+        (sign, rel)
+        for sign, key in (("+", "files_added"), ("~", "files_changed"), ("-", "files_deleted"))
+        for rel in stale[key]
+    ]
+    if not files:
+        out.print(f"[bold]{'stale':>15}[/]  nothing: the index matches its sources")
+        return
+    out.print(
+        f"[bold]{'stale':>15}[/]  {len(files)} files (articles: +{stale['articles_added']} "
+        f"~{stale['articles_changed']} -{stale['articles_deleted']}); "
+        "run `newsearch index` to apply"
+    )
+    for sign, rel in files[:20]:
+        out.print(f"{'':>17}{sign} {escape(rel)}")
+    if len(files) > 20:
+        out.print(f"{'':>17}… and {len(files) - 20} more")
+
+
+def print_eval(report: Any, dataset_name: str, split: str, index_dir: Any, seconds: float) -> None:
+    out.print(
+        f"[bold]{escape(dataset_name)}[/] {escape(split)}: {report.queries} queries, "
+        f"index {escape(str(index_dir))}"
+    )
+    if report.missing_docs:
+        out.print(f"[yellow]{report.missing_docs} judged documents are not in the index[/]")
+    out.print(f"{'mode':<8} {'nDCG@10':>8} {'R@100':>8} {'MRR@10':>8} {'seconds':>8}")
+    for row in report.results:
+        m = row.metrics
+        out.print(
+            f"{row.mode:<8} {m['ndcg@10']:>8.4f} {m['recall@100']:>8.4f} "
+            f"{m['mrr@10']:>8.4f} {row.seconds:>8.1f}"
+        )
+        if row.fusion:
+            out.print(f"[dim]  hybrid fusion: {escape(str(row.fusion))}[/]")
+    out.print(f"[dim]total {seconds:.1f}s[/]")

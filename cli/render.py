@@ -121,7 +121,7 @@ def _reasons_text(reasons: dict[str, int]) -> str:
     return " (" + ", ".join(f"{n} {escape(kind)}" for kind, n in reasons.items()) + ")"
 
 
-def _marked(snippet: Any) -> Any:
+def marked(snippet: Any) -> Any:
     """A snippet as rich Text with the query's words highlighted."""
     from rich.text import Text
 
@@ -169,7 +169,7 @@ def print_results(results: Any, explain: bool = False) -> None:
                 ranks.append(f"bm25 #{p.keyword_rank} ({p.keyword_score:.2f})")
             if p.vector_rank is not None:
                 ranks.append(f"dense #{p.vector_rank} ({p.vector_score:.3f})")
-            out.print("    ", _marked(p.snippet), sep="")
+            out.print("    ", marked(p.snippet), sep="")
             out.print(f"    [dim]¶{p.position + 1} · score {p.score:.4f} · {' · '.join(ranks)}[/]")
         if hit.also_in:
             names = ", ".join(c.source or c.article_id for c in hit.also_in)

@@ -178,16 +178,6 @@ def test_filters_on_the_command_line(demo_index):
     assert bad.exit_code == 2 and bad.stderr.startswith("error:") and "until" in bad.stderr
 
 
-def test_snippet_highlighting_in_the_terminal():
-    from newsearch.cli.main import _marked
-    from newsearch.search.snippets import make_snippet, query_stems
-
-    snippet = make_snippet("Guarantees of security were sought.", query_stems("guarantee secure"))
-    text = _marked(snippet)
-    styled = sorted((s.start, s.end) for s in text.spans if "bold" in str(s.style))
-    assert [snippet.text[a:b] for a, b in styled] == ["Guarantees", "security"]
-
-
 def test_query_fusion_options(cli_index):
     args = ["query", "security guarantees", "-k", "3", "-i", cli_index, "--json"]
     keyword_only = run(*args, "--fusion", "convex", "--alpha", "0")

@@ -150,7 +150,7 @@ def build_index(
         layout.write_meta(gen, meta)
         manifest.save(
             gen,
-            manifest.from_build(list(paths), read.sources, read.articles, scanned_ns, read.digests),
+            manifest.from_build(list(paths), read.sources, read.parsed, scanned_ns, read.digests),
         )
         final = layout.publish(gen)
         layout.cleanup()

@@ -115,6 +115,8 @@ def article_digest(article: Article) -> str:
         article.category,
         [[p.position, p.context, p.text] for p in article.paragraphs],
     ]
+    if article.derived_title:  # no headline line: nothing indexed as the headline (appended
+        payload.append("derived")  # only then, so the digests of other articles stay as they were)
     data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -126,7 +128,8 @@ def from_build(
     scanned_ns: int = 0,
     digests: dict[str, str] | None = None,
 ) -> Manifest:
-    """The manifest of a full build: ``files`` scanned before reading, ``articles`` as read,
+    """The manifest of a full build: ``files`` scanned before reading, ``articles`` every article
+    parsed (``ReadReport.parsed``: those that lost to a duplicate id too),
     ``digests`` the content digests of the bytes they were parsed from (``ReadReport.digests``).
 
     The stat is taken before reading and the digest is that of the bytes parsed, so a file

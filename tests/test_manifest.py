@@ -235,13 +235,6 @@ def test_article_digest_is_stable_and_ignores_what_no_store_keeps():
     assert mf.article_digest(replace(_article(), line=7)) == digest
 
 
-# BUG (reported, not fixed here): article_digest leaves out ``derived_title``, but that flag
-# decides ``Article.headline``, which keyword.py indexes as the headline field and embedding.py
-# embeds with each window. Two versions of an article with the same title and paragraphs, one
-# with a headline line and one without (an SGML <TITLE> equal to the first 80 characters of the
-# body, say), get the same digest, so an update keeps the old headline in both indexes: the
-# "equal digest, same index" promise breaks. Remove the xfail when the digest includes it.
-@pytest.mark.xfail(strict=True, reason="BUG: article_digest ignores derived_title")
 def test_article_digest_changes_when_the_title_stops_being_derived():
     derived = replace(_article(), derived_title=True)
     assert derived.headline != _article().headline  # what the indexes see differs ...
@@ -314,19 +307,12 @@ def test_from_build_keeps_a_file_that_was_read_but_held_no_article(tmp_path):
     assert manifest.files[str(root / "blank.txt")].articles == []  # unchanged: not read again
 
 
-# BUG (reported, not fixed here): FileEntry.articles is documented to list every article parsed
-# from the file "including ids that lost to an earlier duplicate", and ``changes.plan`` records
-# them so, but the builder passes ``from_build`` the articles the reader kept (duplicates
-# dropped), so a full build's manifest forgets the losers. Then deleting the winning file makes
-# the next update delete the id, while a full build of the same folder keeps the loser's
-# article (checked end to end: the incremental index no longer finds it, a fresh one does).
-@pytest.mark.xfail(strict=True, reason="BUG: a full build's manifest omits duplicate losers")
 def test_from_build_of_a_real_read_records_ids_that_lost_to_a_duplicate(tmp_path):
     root = tmp_path / "c"
     root.mkdir()
     for name, text in (("a.jsonl", "Zebras crossed the river."), ("b.jsonl", "Giraffes ate.")):
         (root / name).write_text(json.dumps({"id": "X", "text": text}) + "\n", encoding="utf-8")
     read = read_articles([root])
-    manifest = mf.from_build([root], read.sources, read.articles, 0, read.digests)
+    manifest = mf.from_build([root], read.sources, read.parsed, 0, read.digests)
     assert manifest.winners()["X"][1] == str(root / "a.jsonl")
     assert [aid for aid, _ in manifest.files[str(root / "b.jsonl")].articles] == ["X"]

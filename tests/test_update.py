@@ -253,3 +253,20 @@ def test_a_same_size_edit_within_the_same_mtime_tick_is_still_seen(corpus, built
     r = update_index([corpus], built, embedder=embedder)
     assert r.changed == 1
     assert top_article(built, "fiesta") == "world/zebras.txt"
+
+
+def test_a_duplicate_that_lost_in_a_full_build_comes_in_when_its_winner_is_deleted(
+    tmp_path, embedder
+):
+    """A full build's manifest records the ids that lost to a duplicate (as an update's does),
+    so deleting the winning file brings the loser in, as a fresh build of the folder would."""
+    root = tmp_path / "c"
+    write(root / "a.jsonl", json.dumps({"id": "X", "text": "Zebras crossed the river."}) + "\n")
+    write(root / "b.jsonl", json.dumps({"id": "X", "text": "Giraffes ate acacia leaves."}) + "\n")
+    index_dir = tmp_path / "ix"
+    update_index([root], index_dir, embedder=embedder)
+    assert top_article(index_dir, "giraffes acacia") is None  # b's X lost to a's
+    (root / "a.jsonl").unlink()
+    report = update_index([root], index_dir, embedder=embedder)
+    assert report.mode == "incremental" and report.changed == 1
+    assert top_article(index_dir, "giraffes acacia") == "X"

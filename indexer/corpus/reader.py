@@ -131,6 +131,7 @@ def read_articles(paths: Iterable[str | os.PathLike[str]]) -> ReadReport:
         report.sources.extend(files)
         for f in files:
             for article in read_file(f.path, f.rel, report, category=f.category):
+                report.parsed.append(article)
                 if article.id in seen_ids:
                     report.skipped.append(
                         Skipped(f.rel, f"duplicate article id {article.id!r}", article.line or None)

@@ -111,3 +111,7 @@ class ReadReport:
     digests: dict[str, str] = field(default_factory=dict)
     #: The files found, with the stat taken before they were read (the manifest's record).
     sources: list[SourceFile] = field(default_factory=list)
+    #: Every article parsed, in reading order, with those that lost to an earlier duplicate
+    #: id (``articles`` holds the winners): the manifest records both, so deleting a winner
+    #: lets the next update bring the loser in, as a full build would.
+    parsed: list[Article] = field(default_factory=list)

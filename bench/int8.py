@@ -41,10 +41,10 @@ from markdown_section import write_section
 
 from newsearch.indexer import Embedder, resolve_model
 from newsearch.indexer.corpus import read_articles
-from newsearch.indexer.embedder import WindowSplitter
 from newsearch.indexer.embedding import embedding_text
-from newsearch.indexer.int8 import INT8_MODEL_FILE, QUANTIZATION, Int8Encoder
-from newsearch.indexer.onnx_documents import OnnxDocumentEncoder
+from newsearch.indexer.encoders.int8 import INT8, INT8_MODEL_FILE, QUANTIZATION
+from newsearch.indexer.encoders.onnx import OnnxEncoder
+from newsearch.indexer.encoders.windows import WindowSplitter
 
 REPO = Path(__file__).resolve().parents[1]
 CHUNKS = 5
@@ -72,8 +72,8 @@ def throughput(corpus: Path, n: int) -> dict:
     texts = sample_texts(corpus, n, model)
     encoders = {
         "fp32 sentence-transformers (`--device cuda` builds)": Embedder(model),
-        "fp32 ONNX (`newsearch index` on a CPU)": OnnxDocumentEncoder(model),
-        "int8 ONNX (`newsearch index --int8`)": Int8Encoder(model),
+        "fp32 ONNX (`newsearch index` on a CPU)": OnnxEncoder(model),
+        "int8 ONNX (`newsearch index --int8`)": OnnxEncoder(model, INT8),
     }
     for enc in encoders.values():
         enc.encode(texts[:8])  # load and warm up outside the timings

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from newsearch.indexer import BuildOptions, resolve_model
-from newsearch.indexer.builder import document_encoder
+from newsearch.indexer.encoders import document_encoder
 from newsearch.indexer.update import update_index
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,7 +115,7 @@ def main() -> None:
 
 def run(corpus: Path, index_dir: Path, reps: int) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
-    embedder = document_encoder(resolve_model(), BuildOptions(), int8=False)
+    embedder = document_encoder(resolve_model(), BuildOptions().device, BuildOptions().batch_size)
     load_before = loadavg()
     t0, c0 = time.perf_counter(), time.process_time()
     full = update_index([corpus], index_dir, embedder=embedder, rebuild=True)

@@ -87,8 +87,8 @@ class Peer:
 
 
 def main() -> None:
+    from newsearch.indexer.encoders.onnx import open_encoder
     from newsearch.indexer.layout import IndexLayout
-    from newsearch.indexer.onnx_encoder import open_encoder
 
     index_dir, query = Path(sys.argv[1]), sys.argv[2]
     layout = IndexLayout(index_dir)

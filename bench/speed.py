@@ -50,13 +50,14 @@ sys.path.insert(0, str(REPO / "bench"))
 from peer import Peer, build_peer  # noqa: E402
 
 from newsearch.indexer import BuildOptions, Embedder, build_index, read_articles  # noqa: E402
-from newsearch.indexer.builder import document_encoder  # noqa: E402
 from newsearch.indexer.corpus.sgml import DOCUMENT as SGML_DOC  # noqa: E402
 from newsearch.indexer.docstore import Docstore  # noqa: E402
-from newsearch.indexer.embedder import WindowSplitter, resolve_model  # noqa: E402
 from newsearch.indexer.embedding import embedding_text  # noqa: E402
+from newsearch.indexer.encoders import document_encoder  # noqa: E402
+from newsearch.indexer.encoders.model import resolve_model  # noqa: E402
+from newsearch.indexer.encoders.onnx import export_dir, export_onnx, open_encoder  # noqa: E402
+from newsearch.indexer.encoders.windows import WindowSplitter  # noqa: E402
 from newsearch.indexer.layout import VECTORS_FILE, IndexLayout  # noqa: E402
-from newsearch.indexer.onnx_encoder import export_dir, export_onnx, open_encoder  # noqa: E402
 from newsearch.indexer.vectors import (  # noqa: E402
     HNSW_EF_SEARCH,
     HNSW_M,
@@ -189,7 +190,7 @@ def sample_child(sample_dir: Path, sample_ix: Path) -> None:
     t = time.perf_counter()
     torch_embedder.encode(texts)
     torch_rate = len(texts) / (time.perf_counter() - t)
-    embedder = document_encoder(model, BuildOptions(), int8=False)
+    embedder = document_encoder(model, BuildOptions().device, BuildOptions().batch_size, int8=False)
     embedder.encode(texts[:32])
     load_bare = loadavg()
     t = time.perf_counter()

@@ -25,7 +25,8 @@ import numpy as np
 
 from newsearch.indexer.cache import EmbeddingCache, text_key
 from newsearch.indexer.corpus import Article, read_articles
-from newsearch.indexer.embedder import Embedder, resolve_model
+from newsearch.indexer.encoders.model import resolve_model
+from newsearch.indexer.encoders.sbert import Embedder
 from newsearch.indexer.layout import IndexLayout
 from newsearch.indexer.stories import (
     StoryConfig,

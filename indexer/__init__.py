@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .builder import BuildOptions, build_index
     from .corpus import Article, Paragraph, ReadReport, Skipped, read_articles
-    from .embedder import Embedder, ModelInfo, resolve_model
+    from .encoders.base import ModelInfo
+    from .encoders.model import resolve_model
+    from .encoders.sbert import Embedder
     from .errors import (
         EmptyCorpusError,
         IndexFormatError,
@@ -31,7 +33,9 @@ _WHERE = {
     **dict.fromkeys(("Article", "Paragraph", "ReadReport", "Skipped", "read_articles"), "corpus"),
     **dict.fromkeys(("BuildOptions", "build_index"), "builder"),
     "BuildReport": "reports",
-    **dict.fromkeys(("Embedder", "ModelInfo", "resolve_model"), "embedder"),
+    "Embedder": "encoders.sbert",
+    "ModelInfo": "encoders.base",
+    "resolve_model": "encoders.model",
     **dict.fromkeys(
         (
             "EmptyCorpusError",

@@ -19,12 +19,16 @@ import numpy as np
 
 from . import keyword, vectors
 from . import manifest as mf
-from .builder import BuildOptions, document_encoder
+from .builder import BuildOptions
 from .cache import EmbeddingCache
 from .changes import ChangeSet
 from .docstore import DocstoreWriter
-from .embedder import DocumentEncoder, Embedder, ModelInfo, WindowSplitter
 from .embedding import capped_warning, embed_texts, window_texts
+from .encoders import document_encoder
+from .encoders.base import Encoder, ModelInfo
+from .encoders.model import built_model
+from .encoders.sbert import Embedder
+from .encoders.windows import WindowSplitter
 from .layout import (
     DOCSTORE_FILE,
     KEYWORD_DIR,
@@ -36,16 +40,13 @@ from .layout import (
 )
 from .progress import NoProgress, Progress
 from .reports import UpdateReport
-from .update import index_model
 
 
 class _EmbedderOnDemand:
     """The index's model, loaded (and verified by hash) only if a text misses the cache:
     an edit whose paragraphs are all known never imports torch."""
 
-    def __init__(
-        self, meta: IndexMeta, options: BuildOptions, given: DocumentEncoder | None
-    ) -> None:
+    def __init__(self, meta: IndexMeta, options: BuildOptions, given: Encoder | None) -> None:
         self.info: ModelInfo = given.info if given else meta.model
         self._meta = meta
         self._options = options
@@ -53,9 +54,10 @@ class _EmbedderOnDemand:
 
     def encode(self, texts, progress=None) -> np.ndarray:
         if self._real is None:
-            model = index_model(self._meta, self._options)
+            options = self._options
+            model = built_model(self._meta.model, options.model_path, updating=True)
             int8 = self._meta.model.precision == "int8"
-            self._real = document_encoder(model, self._options, int8)
+            self._real = document_encoder(model, options.device, options.batch_size, int8)
         if len(texts) > SMALL_BATCH or not isinstance(self._real, Embedder):
             return self._real.encode(texts, progress=progress)
         with _one_torch_thread():
@@ -156,7 +158,11 @@ def _vectors_for(layout, meta, options, embedder, pids, rows, progress, notes):
     (articles past the window budget, a damaged cache) go to ``notes``."""
     if not rows:
         return [], np.zeros((0, meta.model.dim), dtype=np.float32), 0, 0
-    tokenizer_model = meta.model if os.path.isdir(meta.model.path) else index_model(meta, options)
+    tokenizer_model = (
+        meta.model
+        if os.path.isdir(meta.model.path)
+        else built_model(meta.model, options.model_path, updating=True)
+    )
     splitter = WindowSplitter(tokenizer_model, meta.window_tokens, meta.window_overlap)
     capped: list[str] = []
     vids, texts = window_texts(splitter, pids, rows, meta.embed_headline, capped)

@@ -20,18 +20,16 @@ import numpy as np
 from . import keyword, manifest, stories, vectors
 from .cache import EmbeddingCache
 from .corpus import Article, read_articles
-from .device import encodes_on_cpu
 from .docstore import DocstoreWriter
-from .embedder import (
+from .embedding import capped_warning, embed_texts, window_texts
+from .encoders import document_encoder, export_query_encoder
+from .encoders.base import Encoder, ModelInfo
+from .encoders.model import resolve_model
+from .encoders.windows import (
     WINDOW_OVERLAP,
     WINDOW_TOKENS,
-    DocumentEncoder,
-    Embedder,
-    ModelInfo,
     WindowSplitter,
-    resolve_model,
 )
-from .embedding import capped_warning, embed_texts, window_texts
 from .errors import EmptyCorpusError, ModelError
 from .layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, IndexLayout, IndexMeta, utc_now
 from .progress import NoProgress, Progress
@@ -53,7 +51,7 @@ class BuildOptions:
     vector_index: str = "auto"
     #: Export the weights to ONNX (once per weights, in the user cache) for fast queries.
     export_onnx: bool = True
-    #: Encode with the int8-quantized ONNX export (``indexer/int8.py``): faster on the CPU, a
+    #: Encode with the int8-quantized ONNX export (``encoders/int8.py``): faster on the CPU, a
     #: little less accurate (BENCHMARKS.md). None: as the index already is (fp32 for a new
     #: one); an update that would change it is refused (it needs a rebuild).
     int8: bool | None = None
@@ -65,7 +63,7 @@ def build_index(
     options: BuildOptions | None = None,
     progress: Progress | None = None,
     wait: float = 0.0,
-    embedder: DocumentEncoder | None = None,
+    embedder: Encoder | None = None,
     lock_held: bool = False,
 ) -> BuildReport:
     """Read ``paths`` and publish a new generation of the index in ``index_dir``.
@@ -77,7 +75,12 @@ def build_index(
     layout = IndexLayout(index_dir)
     started = time.perf_counter()
     if embedder is None:
-        embedder = document_encoder(resolve_model(options.model_path), options, bool(options.int8))
+        embedder = document_encoder(
+            resolve_model(options.model_path),
+            options.device,
+            options.batch_size,
+            bool(options.int8),
+        )
     elif options.int8 is not None and options.int8 != (embedder.info.precision == "int8"):
         raise ModelError(
             f"BuildOptions(int8={options.int8}) but the encoder given is {embedder.info.precision}"
@@ -173,32 +176,11 @@ def build_index(
     )
 
 
-def document_encoder(model: ModelInfo, options: BuildOptions, int8: bool) -> DocumentEncoder:
-    """The encoder a build runs: on the CPU the ONNX export (fp32, or its int8 quantization
-    with ``int8``; no torch once the exports exist), on a GPU sentence-transformers."""
-    if int8:
-        from .int8 import Int8Encoder
-
-        return Int8Encoder(model, batch_size=options.batch_size, device=options.device)
-    if encodes_on_cpu(options.device):
-        from .onnx_documents import OnnxDocumentEncoder
-
-        return OnnxDocumentEncoder(model, batch_size=options.batch_size)
-    return Embedder(model, device=options.device, batch_size=options.batch_size)
-
-
 def _export_query_encoder(model: ModelInfo) -> str | None:
     """Export the ONNX query encoder (int8: also its quantization) for fast queries; it loads
     the model only when there is no good export yet. A failure only slows fp32 queries."""
     try:
-        if model.precision == "int8":
-            from .int8 import export_int8
-
-            export_int8(model)
-        else:
-            from .onnx_encoder import export_onnx
-
-            export_onnx(model)
+        export_query_encoder(model)
     except Exception as exc:  # exporter missing, read-only cache: queries fall back
         return f"could not export the ONNX query encoder ({exc}); queries will start slowly"
     return None

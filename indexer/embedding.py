@@ -12,7 +12,8 @@ import numpy as np
 from . import vectors
 from .cache import EmbeddingCache, text_key
 from .corpus import Article
-from .embedder import MAX_ARTICLE_WINDOWS, DocumentEncoder, WindowSplitter
+from .encoders.base import Encoder
+from .encoders.windows import MAX_ARTICLE_WINDOWS, WindowSplitter
 from .progress import Progress
 
 ENCODE_CHUNK = 512
@@ -82,7 +83,7 @@ def article_windows(
 
 
 def embed_texts(
-    texts: list[str], embedder: DocumentEncoder, cache: EmbeddingCache, progress: Progress
+    texts: list[str], embedder: Encoder, cache: EmbeddingCache, progress: Progress
 ) -> tuple[np.ndarray, int, int]:
     """Vectors for ``texts``: each distinct text encoded at most once, ever (per model and
     precision)."""

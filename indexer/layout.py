@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .embedder import ModelInfo
+from .encoders.base import ModelInfo
 from .errors import IndexFormatError, IndexNotFoundError, LockedError
 
 FORMAT_VERSION = 1

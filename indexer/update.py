@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING
 
 from . import manifest as mf
 from .changes import plan
-from .embedder import DEFAULT_MODEL_SHA256, Embedder, ModelInfo
+from .encoders.base import ModelInfo
+from .encoders.model import check_same_model
+from .encoders.sbert import Embedder
 from .errors import EmptyCorpusError, ModelError
 from .layout import IndexLayout, IndexMeta, copy_generation
 from .reports import UpdateReport
@@ -121,15 +123,11 @@ def _check_options(
     """Refuse to mix: a different model or headline setting needs a full ``--rebuild``."""
     asked: ModelInfo | None = embedder.info if embedder else None
     if asked is None and options is not None and options.model_path:
-        from .embedder import resolve_model
+        from .encoders.model import resolve_model
 
         asked = resolve_model(options.model_path)
-    if asked is not None and (asked.sha256 != meta.model.sha256 or asked.dim != meta.model.dim):
-        raise ModelError(
-            f"this index was built with model {meta.model.name} (weights "
-            f"{meta.model.sha256[:12]}…) but {asked.name} (weights {asked.sha256[:12]}…) was "
-            "given: run `newsearch index PATH --rebuild` to rebuild it with the new model"
-        )
+    if asked is not None:
+        check_same_model(meta.model, asked, updating=True)
     if options is not None and options.embed_headline != meta.embed_headline:
         flag = "--headline" if meta.embed_headline else "--no-headline"
         raise ModelError(
@@ -156,31 +154,6 @@ def _check_precision(
             f"never mix in one index; run `newsearch index PATH --rebuild {flag}` to re-encode "
             f"it all in {asked}, or drop {flag}"
         )
-
-
-def index_model(meta: IndexMeta, options: BuildOptions | None) -> ModelInfo:
-    """The model to encode new paragraphs with: the one asked for, else the one that built
-    the index (its folder if it still exists, else the packaged default); verified by hash."""
-    from .embedder import resolve_model
-
-    if options is not None and options.model_path:
-        info = resolve_model(options.model_path)
-    elif os.path.isdir(meta.model.path):
-        info = resolve_model(meta.model.path)
-    elif meta.model.sha256 == DEFAULT_MODEL_SHA256:
-        info = resolve_model(None)
-    else:
-        raise ModelError(
-            f"the model that built this index is gone ({meta.model.path}): pass --model, or "
-            "run `newsearch index PATH --rebuild`"
-        )
-    if info.sha256 != meta.model.sha256:
-        raise ModelError(
-            f"the model at {info.path} is not the one that built this index (weights "
-            f"{info.sha256[:12]}…, index {meta.model.sha256[:12]}…): run "
-            "`newsearch index PATH --rebuild`"
-        )
-    return info
 
 
 def _republish_manifest(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .embedder import MAX_WINDOWS
+from .encoders.windows import MAX_WINDOWS
 from .errors import DamagedStoreError, IndexFormatError
 
 WINDOW_BITS = 6

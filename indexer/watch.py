@@ -13,12 +13,14 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .builder import BuildOptions, document_encoder
-from .embedder import DocumentEncoder, resolve_model
+from .builder import BuildOptions
+from .encoders import document_encoder
+from .encoders.base import Encoder
+from .encoders.model import built_model, resolve_model
 from .errors import NewsearchError
 from .layout import IndexLayout
 from .reports import UpdateReport
-from .update import index_model, update_index
+from .update import update_index
 
 #: How long the watcher waits for changes before it hands control back (milliseconds): the
 #: first wait is how long watching takes to start, the others cost one wake-up each.
@@ -34,7 +36,7 @@ def watch_and_update(
     log: Callable[[str], None] = print,
     applied: Callable[[UpdateReport], None] | None = None,
     stop_event: threading.Event | None = None,
-    embedder: DocumentEncoder | None = None,
+    embedder: Encoder | None = None,
 ) -> None:
     """Update once now, then after every burst of changes until ``stop_event`` is set or
     Ctrl-C (``KeyboardInterrupt`` propagates after the current update has finished or been
@@ -93,14 +95,14 @@ def watch_and_update(
         events.close()
 
 
-def _embedder(index_dir: str | os.PathLike[str], options: BuildOptions) -> DocumentEncoder:
+def _embedder(index_dir: str | os.PathLike[str], options: BuildOptions) -> Encoder:
     """One encoder for the whole session (its model loads lazily, on first use)."""
     layout = IndexLayout(index_dir)
     int8 = bool(options.int8)
     if layout.exists() and not options.model_path:
         meta = layout.read_meta(layout.current())
-        info = index_model(meta, options)
+        info = built_model(meta.model, options.model_path, updating=True)
         int8 = meta.model.precision == "int8" if options.int8 is None else options.int8
     else:
         info = resolve_model(options.model_path)
-    return document_encoder(info, options, int8)
+    return document_encoder(info, options.device, options.batch_size, int8)

@@ -20,11 +20,10 @@ import numpy as np
 
 from newsearch.indexer.corpus.records import article_meta
 from newsearch.indexer.docstore import StoredArticle
-from newsearch.indexer.embedder import Embedder, ModelInfo, resolve_model
-from newsearch.indexer.errors import ModelError, QueryError
+from newsearch.indexer.encoders import Encoder, ModelInfo, check_same_model, query_encoder
+from newsearch.indexer.errors import QueryError
 from newsearch.indexer.keyword import KeywordConfig
 from newsearch.indexer.layout import IndexLayout, IndexMeta
-from newsearch.indexer.onnx_encoder import QueryEncoder, query_encoder
 from newsearch.indexer.stores import (
     DocumentReader,
     Generation,
@@ -65,18 +64,18 @@ class Searcher:
         index_dir: str | os.PathLike[str],
         model_path: str | os.PathLike[str] | None = None,
         config: SearchConfig | None = None,
-        embedder: Embedder | None = None,
+        embedder: Encoder | None = None,
     ) -> None:
         self.layout = IndexLayout(index_dir)
         self.config = config or SearchConfig()
         self._pinned = threading.local()
         self._state: Generation = LocalGeneration(self.layout, self.config.keyword)
         self._model_path = model_path
-        self._embedder: QueryEncoder | None = embedder
+        self._embedder: Encoder | None = embedder
         self._embedder_given = embedder is not None
         self._embedder_lock = threading.Lock()
         if embedder is not None:
-            _check_same_model(self.meta.model, embedder.info)
+            check_same_model(self.meta.model, embedder.info)
 
     # -- the generation in use -----------------------------------------------------------
 
@@ -113,7 +112,7 @@ class Searcher:
             return False
         new = LocalGeneration(self.layout, self.config.keyword)
         if self._embedder_given:
-            _check_same_model(new.meta.model, self._embedder.info)  # type: ignore[union-attr]
+            check_same_model(new.meta.model, self._embedder.info)  # type: ignore[union-attr]
         elif _space(new.meta.model) != _space(self._state.meta.model):
             with self._embedder_lock:  # rebuilt with other weights or precision
                 self._embedder = None
@@ -122,37 +121,13 @@ class Searcher:
 
     # -- the single searchers -------------------------------------------------------------
 
-    def _query_embedder(self) -> QueryEncoder:
+    def _query_embedder(self) -> Encoder:
         """The embedder given, else the index's weights exported to ONNX (no torch in the
         process, so a one-off query starts fast), else sentence-transformers."""
         with self._embedder_lock:
             if self._embedder is None:
-                built = self.meta.model if self._model_path is None else self._resolve_model()
-                if built.precision == "int8":  # its own embedding space, its own encoder
-                    from newsearch.indexer.int8 import int8_query_encoder
-
-                    self._embedder = int8_query_encoder(
-                        built, self.layout.root, self._resolve_model
-                    )
-                else:
-                    self._embedder = query_encoder(
-                        built, self.layout.root, lambda: Embedder(self._resolve_model())
-                    )
+                self._embedder = query_encoder(self.meta.model, self.layout.root, self._model_path)
             return self._embedder
-
-    def _resolve_model(self) -> ModelInfo:
-        """The model that built the index: the one asked for, else the recorded folder, else
-        the packaged default; whichever it is, its weights must hash to the recorded value."""
-        built = self.meta.model
-        if self._model_path is not None:
-            info = resolve_model(self._model_path)
-        elif os.path.isdir(built.path):
-            info = resolve_model(built.path)
-        else:
-            info = resolve_model(None)
-        info = replace(info, precision=built.precision)  # the folder holds the fp32 weights
-        _check_same_model(built, info)
-        return info
 
     def encode_query(self, query: str) -> np.ndarray:
         return self._query_embedder().encode_query(query)
@@ -354,19 +329,3 @@ def _with_snippets(hits: list[ArticleHit], query: str) -> list[ArticleHit]:
 def _space(model: ModelInfo) -> tuple[str, int, str]:
     """What makes two sets of vectors comparable: same weights, size and precision."""
     return model.sha256, model.dim, model.precision
-
-
-def _check_same_model(built: ModelInfo, given: ModelInfo) -> None:
-    if built.precision != given.precision and built.sha256 == given.sha256:
-        raise ModelError(
-            f"this index holds {built.precision} vectors but the encoder given is "
-            f"{given.precision}: query it with an encoder of its precision, or rebuild it with "
-            f"`newsearch index PATH --rebuild --{given.precision}`"
-        )
-    if built.sha256 != given.sha256 or built.dim != given.dim:
-        raise ModelError(
-            f"this index was built with model {built.name} (weights {built.sha256[:12]}…, "
-            f"dim {built.dim}) but the model at {given.path} is {given.name} "
-            f"(weights {given.sha256[:12]}…, dim {given.dim}): query with --model pointing at "
-            "the model that built the index, or rebuild it with `newsearch index PATH --rebuild`"
-        )

@@ -29,7 +29,7 @@ from newsearch.indexer.corpus import (
     MAX_PARAGRAPH_CHARS,
     read_articles,
 )
-from newsearch.indexer.embedder import MAX_ARTICLE_WINDOWS
+from newsearch.indexer.encoders.windows import MAX_ARTICLE_WINDOWS
 from newsearch.indexer.stories import StoryConfig, assign_stories
 from newsearch.indexer.update import update_index
 from newsearch.search import Searcher

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import ModelError
+from ..errors import ModelError
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N")
 

@@ -8,7 +8,7 @@ from conftest import DEMO
 from typer.testing import CliRunner
 
 from newsearch.cli.main import app
-from newsearch.indexer.device import resolve_device
+from newsearch.indexer.encoders.device import resolve_device
 from newsearch.indexer.errors import ModelError
 
 HAS_CUDA = torch.cuda.is_available()

@@ -11,24 +11,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import DEMO, cli_with_imports, write
-from test_onnx_encoder import VARIED
+from test_encoders_onnx import VARIED
 from typer.testing import CliRunner
 
 from newsearch.cli.main import app
 from newsearch.indexer import BuildOptions, IndexLayout, build_index
 from newsearch.indexer.cache import EmbeddingCache, model_key, text_key
 from newsearch.indexer.corpus import read_articles
-from newsearch.indexer.errors import IndexFormatError, ModelError
-from newsearch.indexer.int8 import (
+from newsearch.indexer.encoders.int8 import (
+    INT8,
     INT8_MODEL_FILE,
-    Int8Encoder,
     _quantize,
     export_int8,
     load_int8_info,
-    open_int8_encoder,
 )
+from newsearch.indexer.encoders.onnx import (
+    MODEL_FILE,
+    OnnxEncoder,
+    _sha256,
+    export_dir,
+    open_encoder,
+)
+from newsearch.indexer.errors import IndexFormatError, ModelError
 from newsearch.indexer.layout import META
-from newsearch.indexer.onnx_encoder import MODEL_FILE, _sha256, export_dir
 from newsearch.indexer.update import update_index
 from newsearch.search import Searcher
 
@@ -53,8 +58,8 @@ def int8_export(model, embedder) -> Path:
 
 
 @pytest.fixture(scope="module")
-def int8_encoder(model, int8_export) -> Int8Encoder:
-    return Int8Encoder(model)
+def int8_encoder(model, int8_export) -> OnnxEncoder:
+    return OnnxEncoder(model, INT8)
 
 
 @pytest.fixture(scope="module")
@@ -109,15 +114,15 @@ def test_int8_vectors_are_close_to_fp32_and_do_not_depend_on_batch_mates(
     assert float(np.mean(list(cosines.values()))) >= 0.985
     assert max(natural) < 0.9999  # it really is another encoder, not fp32 under a new name
     # A query is encoded alone; the same text indexed among others gets the same vector.
-    query = open_int8_encoder(model)
+    query = open_encoder(model, None, INT8)
     singles = np.stack([query.encode_query(t) for t in texts])
     assert float((singles * got).sum(axis=1).min()) >= 0.99999
 
 
 def test_int8_runs_on_the_cpu_only(model):
     with pytest.raises(ModelError, match="--int8 encodes on the CPU"):
-        Int8Encoder(model, device="cuda")
-    assert Int8Encoder(model, device="cpu").info.precision == "int8"
+        OnnxEncoder(model, INT8, device="cuda")
+    assert OnnxEncoder(model, INT8, device="cpu").info.precision == "int8"
 
 
 # -- an int8 index --------------------------------------------------------------------------
@@ -186,7 +191,7 @@ def test_queries_of_an_int8_index_use_the_int8_encoder(rebuilt, model, embedder)
     index_dir = rebuilt[0]
     with Searcher(index_dir) as s:
         got = s.encode_query("security guarantees")
-    want = open_int8_encoder(model).encode_query("security guarantees")
+    want = open_encoder(model, None, INT8).encode_query("security guarantees")
     assert float(got @ want) >= 0.99999
     with pytest.raises(ModelError, match="holds int8 vectors but the encoder given is fp32"):
         Searcher(index_dir, embedder=embedder)
@@ -197,7 +202,7 @@ def test_refresh_after_an_int8_rebuild_switches_the_query_encoder(rebuilt, model
     assert before.meta.model.precision == "fp32" and fp32_hits
     assert before.refresh() is True and before.meta.model.precision == "int8"
     got = before.encode_query("security guarantees")
-    want = open_int8_encoder(model).encode_query("security guarantees")
+    want = open_encoder(model, None, INT8).encode_query("security guarantees")
     assert float(got @ want) >= 0.99999
     assert "valdoria" in before.search("security guarantees", k=1, mode="dense").hits[0].article_id
 
@@ -224,7 +229,7 @@ def test_an_edit_to_an_int8_index_is_encoded_in_int8(tmp_path, model, int8_encod
     corpus = tmp_path / "corpus"
     shutil.copytree(DEMO / "world", corpus / "world")
     index_dir = tmp_path / "ix"
-    build_index([corpus], index_dir, BuildOptions(int8=True), embedder=Int8Encoder(model))
+    build_index([corpus], index_dir, BuildOptions(int8=True), embedder=OnnxEncoder(model, INT8))
     text = "Zebras crossed the border at dawn, officials in Korvena said on Monday."
     write(corpus / "world" / "zebras.txt", f"Zebra crossing\n\n{text}\n")
     report = update_index([corpus], index_dir)  # no option, no encoder: the index's own

@@ -1,7 +1,7 @@
-"""Int8 encoding: the fp32 ONNX export quantized to 8-bit weights, for documents and queries.
+"""The int8 graph: the fp32 ONNX export quantized to 8-bit weights, for documents and queries.
 
 ``newsearch index --int8`` trades a little retrieval quality for encoding speed on the CPU
-(both measured in BENCHMARKS.md, "int8 encoder"). The fp32 export (``onnx_encoder``) is
+(both measured in BENCHMARKS.md, "int8 encoder"). The fp32 export (``onnx``) is
 quantized once by onnxruntime's dynamic quantizer (per-channel int8 weights, activations
 quantized at run time), deterministically, into ``model.int8.onnx`` beside it, with
 ``int8.json`` recording what was made, its hash and a probe vector. Making the fp32 export
@@ -18,6 +18,9 @@ the whole input tensor, so inside a padded batch a text's vector depends on its 
 itself). Alone, a text always gets the same vector, whether it is indexed in a build, in an
 edit, or asked as a query. The cores are kept busy by encoding several texts at once on
 one onnxruntime thread each, which measured at least as fast as padded batches on 2 cores.
+
+This module makes the graph and reads its record; ``INT8`` is what ``onnx.OnnxEncoder`` needs
+to run it (``OnnxEncoder(model, INT8)``).
 """
 
 from __future__ import annotations
@@ -27,27 +30,23 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .embedder import ModelInfo
-from .errors import ModelError, NewsearchError
-from .onnx_documents import OnnxDocumentEncoder
-from .onnx_encoder import (
+from .base import ModelInfo
+from .onnx import (
     CHECK_TEXTS,
     MODEL_FILE,
     PROBE_TEXT,
     TOKENIZER_FILE,
-    OnnxQueryEncoder,
+    Graph,
+    OnnxEncoder,
     _sha256,
-    candidate_dirs,
-    export_dir,
     export_onnx,
-    probed_encoder,
+    open_checked,
 )
 
 log = logging.getLogger("newsearch")
@@ -98,7 +97,7 @@ def export_int8(model: ModelInfo, root: Path | None = None, st_model: Any | None
     published ``model.int8.onnx`` is always a good one.
     """
     folder = export_onnx(replace(model, precision="fp32"), st_model, root)
-    if _open_checked(folder, model.sha256, threads=1) is not None:
+    if open_checked(model, folder, INT8, threads=1) is not None:
         return folder
     _remove_stale_temps(folder)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{INT8_MODEL_FILE}-", suffix=".tmp", dir=folder)
@@ -108,8 +107,8 @@ def export_int8(model: ModelInfo, root: Path | None = None, st_model: Any | None
     try:
         _quantize(folder / MODEL_FILE, tmp)
         tmp.chmod(0o644)  # mkstemp makes it private; queries may run as other users
-        int8 = OnnxQueryEncoder(folder, model.max_seq_length, threads=1, model_file=tmp.name)
-        fp32 = OnnxQueryEncoder(folder, model.max_seq_length, threads=1)
+        int8 = OnnxEncoder.load(folder, model, INT8, threads=1, file=tmp.name)
+        fp32 = OnnxEncoder.load(folder, model, threads=1)
         got = np.stack([int8.encode_query(t) for t in CHECK_TEXTS])
         want = np.stack([fp32.encode_query(t) for t in CHECK_TEXTS])
         cosines = (got * want).sum(axis=1)
@@ -189,99 +188,17 @@ def load_int8_info(folder: Path, model_sha256: str) -> Int8Info | None:
     return info
 
 
-def _open_checked(
-    folder: Path, model_sha256: str, threads: int | None = None
-) -> OnnxQueryEncoder | None:
-    """An encoder for the int8 graph in ``folder`` if it is complete and still gives the
-    probe vector it gave when it was made."""
-    info = load_int8_info(folder, model_sha256)
-    if info is None:
-        return None
-    return probed_encoder(
-        folder,
-        info.max_seq_length,
-        info.dim,
-        info.probe,
-        min_cosine=MIN_PROBE_COSINE,
-        threads=threads,
-        model_file=INT8_MODEL_FILE,
-    )
-
-
-def open_int8_encoder(
-    model: ModelInfo, index_dir: str | os.PathLike[str] | None = None
-) -> OnnxQueryEncoder | None:
-    """The first good int8 graph for ``model``'s weights, or None after a one-line warning."""
-    damaged = []
-    for folder in candidate_dirs(model.sha256, index_dir):
-        if not (folder / INT8_MODEL_FILE).exists():
-            continue
-        encoder = _open_checked(folder, model.sha256)
-        if encoder is not None:
-            return encoder
-        damaged.append(str(folder / INT8_MODEL_FILE))
-    what = f"is damaged ({', '.join(damaged)})" if damaged else "is missing"
-    log.warning(
-        "warning: the int8 encoder for model %s %s; making it again from the fp32 export",
-        model.sha256[:12],
-        what,
-    )
-    return None
-
-
-def int8_query_encoder(
-    built: ModelInfo,
-    index_dir: str | os.PathLike[str] | None,
-    resolve: Callable[[], ModelInfo],
-) -> OnnxQueryEncoder:
-    """The encoder for queries of an int8 index: the int8 graph, made again if it is missing
-    (deterministic, so it gives the vectors the index was built with). There is no other
-    encoder for this embedding space, so failing to make it is an error."""
-    encoder = open_int8_encoder(built, index_dir)
-    if encoder is not None:
-        return encoder
-    try:
-        folder = export_int8(resolve())
-        encoder = _open_checked(folder, built.sha256)
-    except NewsearchError:
-        raise
-    except Exception as exc:
-        raise ModelError(
-            f"cannot make the int8 encoder this index needs ({exc}); rebuild it in fp32 with "
-            "`newsearch index PATH --rebuild --fp32`"
-        ) from exc
-    if encoder is None:
-        raise ModelError(
-            f"the int8 encoder made in {folder} fails its check; rebuild the index in fp32 with "
-            "`newsearch index PATH --rebuild --fp32`"
-        )
-    return encoder
-
-
-# -- encoding documents ---------------------------------------------------------------------
-
-
-class Int8Encoder(OnnxDocumentEncoder):
-    """Encodes documents (and queries) of an int8 index: unit-length float32 vectors.
-
-    ``OnnxDocumentEncoder`` on the int8 graph: every text alone (see the module docstring),
-    on ``workers`` threads. There is no fallback: no other encoder makes these vectors.
-    """
-
-    precision = "int8"
-    what = "--int8"
-    device_hint = "; drop one of the two"
-
-    def _open(self) -> tuple[Path, Any]:
-        """The int8 graph, made now if missing; the session that passed the probe check is
-        the one used (opening the exports again costs a new process ~0.15 s each)."""
-        folder = export_dir(self.info.sha256)
-        encoder = None
-        if (folder / INT8_MODEL_FILE).exists():
-            encoder = _open_checked(folder, self.info.sha256, threads=1)
-        if encoder is None:
-            folder = export_int8(self.info)
-            encoder = _open_checked(folder, self.info.sha256, threads=1)
-            if encoder is None:
-                raise ModelError(f"the int8 encoder made in {folder} fails its check")
-        return folder, encoder.session
+INT8 = Graph(
+    precision="int8",
+    file=INT8_MODEL_FILE,
+    marker=INT8_MODEL_FILE,
+    record=load_int8_info,
+    make=export_int8,
+    min_probe_cosine=MIN_PROBE_COSINE,
+    batched=False,
+    fallback=False,
+    what="--int8",
+    device_hint="; drop one of the two",
+    unusable="warning: the int8 encoder for model %s %s; making it again from the fp32 export",
+    check_failed="the int8 encoder made in {} fails its check",
+)

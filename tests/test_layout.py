@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from newsearch.indexer.embedder import ModelInfo
+from newsearch.indexer.encoders import ModelInfo
 from newsearch.indexer.errors import IndexFormatError, IndexNotFoundError, LockedError
 from newsearch.indexer.layout import (
     CURRENT,

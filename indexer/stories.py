@@ -19,13 +19,29 @@ sentence. Two signals decide whether two articles tell the same story:
    without at 0.87); they go through the embedding cache, and only the articles of candidate
    pairs in the rewrite range are encoded.
 
-Clusters are the connected components of the accepted pairs; a story id is the smallest
-article id in its cluster, so it is stable across rebuilds of the same corpus.
+Two vetoes keep templated wire copy apart (Reuters-21578: 2,317 earnings and dividend briefs
+of different companies had chained into one story). Their paragraphs align and they share their
+template's words, but their **facts** disagree: the figures (amounts, per-share figures,
+percentages), the company tags wire services put in angle brackets (``<IBM>``), or the
+capitalized names of the text. A pair whose facts disagree is no story, whatever its words or
+vectors say (``facts_disagree``). Each test looks at the two articles alone, never at the
+corpus, so a link is the same in a full build and in an incremental update.
+
+Stories are not the connected components of the links (links chain: A is like B, B like C,
+and C may be another company's brief). Articles with the very same words form one node; the
+nodes are taken in order of most links first (ties: smallest article id), and each node not
+yet placed becomes a story's representative and takes every linked node not yet placed. So an
+article is in a story only when it is linked to the story's representative (``cluster``).
+This depends only on the links within one connected component, which is what lets an update
+re-cluster only the components it touches (``indexer/story_update.py``) and still end exactly
+where a full build of the same articles would. A story id is the smallest article id in it,
+so it is stable across rebuilds of the same corpus.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +70,14 @@ ESTIMATE_MARGIN = 0.1
 #: Past the budget only copies are looked for, and past it again none.
 MAX_CANDIDATES_PER_ARTICLE = 2000
 MIN_CANDIDATE_BUDGET = 5_000_000
+#: Figures agree when at least this share of the smaller article's figures is in the other.
+#: A rewrite keeps the figures of its story (it may drop some, or add a few of its own); two
+#: companies' earnings briefs share the template but almost none of the figures.
+FIGURE_OVERLAP = 0.5
+#: Names agree when at least this share of the smaller article's names is in the other (and
+#: each has at least ``MIN_NAMES``): rewrites quote the same people, firms and places.
+NAME_OVERLAP = 0.34
+MIN_NAMES = 2
 
 
 @dataclass(frozen=True)
@@ -67,6 +91,13 @@ class StoryConfig:
     copy_jaccard: float = COPY_JACCARD
     rewrite_alignment: float = REWRITE_ALIGNMENT
     rewrite_min_jaccard: float = REWRITE_MIN_JACCARD
+    figure_overlap: float = FIGURE_OVERLAP
+    name_overlap: float = NAME_OVERLAP
+    min_names: int = MIN_NAMES
+    #: Apply the fact vetoes to copies too (word sets that are not identical): Reuters has
+    #: "copies" by words that are another day's figures ("Fed sets 1.5 billion dlr customer
+    #: repurchase" / "... two billion ...").
+    veto_copies: bool = True
 
 
 @dataclass(frozen=True)
@@ -79,6 +110,16 @@ class PairScore:
     alignment: float | None
     same_story: bool
     reason: str
+    #: Why a pair that the words or vectors would link is no story ('' when none applies):
+    #: 'figures', 'companies' or 'names' (see ``facts_disagree``).
+    veto: str = ""
+
+    @property
+    def kind(self) -> str:
+        """'copy', 'rewrite', 'veto:<what>' or '' (neither)."""
+        if self.same_story:
+            return self.reason.split(":", 1)[0]
+        return f"veto:{self.veto}" if self.veto else ""
 
 
 @dataclass(frozen=True)
@@ -93,6 +134,9 @@ class StoryAssignment:
     pairs: list[PairScore]
     #: Set when the candidate budget ran out: what was clustered less thoroughly, and why.
     limited: str = ""
+    #: ``reps[i]``: the article whose words ``i`` shares exactly, with the smallest id (i
+    #: itself for most): only those take part in the pairwise work.
+    reps: list[int] | None = None
 
     @property
     def clusters(self) -> int:
@@ -140,6 +184,118 @@ def alignment(a: np.ndarray, b: np.ndarray) -> float:
     short, long_ = (a, b) if len(a) <= len(b) else (b, a)
     sims = short @ long_.T
     return float(sims.max(axis=1).mean())
+
+
+#: A number: thousands separators, decimals, and wire fractions ("12-1/2") are one number.
+_NUMBER = re.compile(
+    r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?(?:-\d+/\d+)?)"
+    r"(?![\w/]|\.\d)(?:\s*(%|[^\W\d_]+))?"
+)
+#: Words that make a small integer an amount ("12 cts", "7 pct", "5 million").
+_UNITS_TEXT = (
+    "% cts ct cents cent dlrs dlr dollars dollar pct percent per mln million billion "
+    "bn m stg pounds pound yen marks francs euros tonnes tons points"
+)
+_UNITS = frozenset(_UNITS_TEXT.split())
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_SENTENCE_END = re.compile(r"[.!?:;\"“”(]\s*$")
+#: Capitalized by convention, not names.
+_NOT_NAMES_TEXT = (
+    "jan feb mar apr may jun jul aug sep sept oct nov dec january february march april "
+    "june july august september october november december monday tuesday wednesday "
+    "thursday friday saturday sunday mr mrs ms dr i"
+)
+_NOT_NAMES = frozenset(_NOT_NAMES_TEXT.split())
+#: Company tags as wire services write them: "<IBM>", "<Ohio Mattress Co>".
+_TAG = re.compile(r"<([^<>\n]{1,60})>")
+_TOKEN = re.compile(r"\w+")
+#: Wire style spells out numbers below ten: "Qtly div three cts vs three cts".
+_NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve"
+_SPELLED = {w: str(n) for n, w in enumerate(_NUMBER_WORDS.split())}
+_SPELLED_AMOUNT = re.compile(
+    r"\b(" + "|".join(_SPELLED) + r")\s+(" + "|".join(sorted(_UNITS - {"%"})) + r")\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What two reports of one story agree on and two templated briefs do not."""
+
+    #: Decimals, numbers of three or more digits (not years), and amounts ("12 cts").
+    figures: frozenset[str]
+    #: Company tags in angle brackets, lower-cased.
+    companies: frozenset[str]
+    #: Capitalized words that do not start a sentence, lower-cased (text in capitals says
+    #: nothing by its case and is skipped).
+    names: frozenset[str]
+    #: Every word, lower-cased: whether the article mentions another one's company.
+    words: frozenset[str] = frozenset()
+
+    def mentions(self, company: str) -> bool:
+        return all(w in self.words for w in _TOKEN.findall(company))
+
+
+def article_facts(article: Article) -> Facts:
+    texts = [article.title, *(p.full_text for p in article.paragraphs)]
+    words = frozenset(w.lower() for t in texts for w in _TOKEN.findall(t))
+    return Facts(_figures(texts), _companies(texts), _names(texts), words)
+
+
+def _figures(texts: Iterable[str]) -> frozenset[str]:
+    out: set[str] = set()
+    for text in texts:
+        for m in _NUMBER.finditer(text):
+            number, unit = m.group(1).replace(",", ""), (m.group(2) or "").lower()
+            if "." in number:
+                out.add(number.rstrip("0").rstrip("."))
+                continue
+            number = number.lstrip("0") or "0"
+            year = len(number) == 4 and number[:2] in ("19", "20")
+            if unit in _UNITS or "/" in number or (len(number) >= 3 and not year):
+                out.add(number)
+        out.update(_SPELLED[m.group(1).lower()] for m in _SPELLED_AMOUNT.finditer(text))
+    return frozenset(out)
+
+
+def _companies(texts: Iterable[str]) -> frozenset[str]:
+    return frozenset(m.group(1).strip().lower() for t in texts for m in _TAG.finditer(t))
+
+
+def _names(texts: Iterable[str]) -> frozenset[str]:
+    out: set[str] = set()
+    for text in texts:
+        if text.upper() == text:
+            continue
+        for m in _WORD.finditer(text):
+            word = m.group(0)
+            if not word[0].isupper():
+                continue
+            before = text[: m.start()].rstrip()
+            if before and not _SENTENCE_END.search(before) and word.lower() not in _NOT_NAMES:
+                out.add(word.lower())
+    return frozenset(out)
+
+
+def _share(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / min(len(a), len(b))
+
+
+def facts_disagree(a: Facts, b: Facts, config: StoryConfig) -> str:
+    """'' when two articles can tell one story, else what disagrees: 'companies' (one tags
+    companies and the other mentions none of them), 'figures' (both have figures, too few in
+    common) or 'names' (both have names, too few in common)."""
+    for x, y in ((a, b), (b, a)):
+        if x.companies and not any(y.mentions(c) for c in x.companies):
+            return "companies"
+    if a.figures and b.figures and _share(a.figures, b.figures) < config.figure_overlap:
+        return "figures"
+    if (
+        min(len(a.names), len(b.names)) >= config.min_names
+        and _share(a.names, b.names) < config.name_overlap
+    ):
+        return "names"
+    return ""
 
 
 class _TooDense(Exception):
@@ -259,21 +415,25 @@ def score_pair(
     shingles: Sequence[set[str]],
     vectors: Sequence[np.ndarray] | None,
     config: StoryConfig,
+    facts: Sequence[Facts] | None = None,
 ) -> PairScore:
-    """Decide one candidate pair: copy by words, rewrite by aligned paragraphs, or neither."""
+    """Decide one candidate pair: copy by words, rewrite by aligned paragraphs, or neither;
+    with ``facts``, a pair whose figures or names disagree is neither (``facts_disagree``)."""
     jac = jaccard(shingles[i], shingles[j])
-    if jac >= config.copy_jaccard:
+    veto = ""
+    if facts is not None and jac < 1.0 and (config.veto_copies or jac < config.copy_jaccard):
+        veto = facts_disagree(facts[i], facts[j], config)
+    if jac >= config.copy_jaccard and not veto:
         return PairScore(i, j, jac, None, True, f"copy: {jac:.0%} of words shared")
     if vectors is None:
-        return PairScore(i, j, jac, None, False, "")
+        return PairScore(i, j, jac, None, False, "", veto)
     ali = alignment(vectors[i], vectors[j])
-    same = jac >= config.rewrite_min_jaccard and ali >= config.rewrite_alignment
-    reason = (
-        f"rewrite: paragraphs align at {ali:.2f} (cosine), {jac:.0%} of words shared"
-        if same
-        else ""
-    )
-    return PairScore(i, j, jac, ali, same, reason)
+    same = jac >= config.rewrite_min_jaccard and ali >= config.rewrite_alignment and not veto
+    return PairScore(i, j, jac, ali, same, _rewrite_reason(ali, jac) if same else "", veto)
+
+
+def _rewrite_reason(ali: float, jac: float) -> str:
+    return f"rewrite: paragraphs align at {ali:.2f} (cosine), {jac:.0%} of words shared"
 
 
 #: Encodes texts into unit vectors, one row per text (the builder's cached embedder).
@@ -284,6 +444,20 @@ def paragraph_texts(article: Article) -> list[str]:
     return [p.full_text for p in article.paragraphs]
 
 
+def identical_reps(ids: Sequence[str], shingles: Sequence[set[str]]) -> list[int]:
+    """``reps[i]``: of the articles with exactly the words of article i, the one with the
+    smallest id (an article without words is its own). The smallest id, not the first read:
+    the choice must not depend on the order the articles came in."""
+    best: dict[frozenset[str], int] = {}
+    for i, words in enumerate(shingles):
+        if words:
+            key = frozenset(words)
+            j = best.get(key)
+            if j is None or ids[i] < ids[j]:
+                best[key] = i
+    return [best[frozenset(w)] if w else i for i, w in enumerate(shingles)]
+
+
 def assign_stories(
     articles: Sequence[Article],
     encode: Encode | None = None,
@@ -292,18 +466,17 @@ def assign_stories(
     """Story id for every article. Without ``encode`` only copies (by words) are clustered."""
     config = config or StoryConfig()
     shingles = [word_shingles(a) for a in articles]
-    # Articles with the very same words are copies whatever else is true: only the first of
-    # each such group takes part in the pairwise work and the others are linked to it, as the
-    # pairwise work would link them. (100,000 copies of one page would make 5e9 pairs.)
-    first: dict[frozenset[str], int] = {}
-    pairs: list[PairScore] = []
-    distinct: list[int] = []
-    for i, words in enumerate(shingles):
-        j = first.setdefault(frozenset(words), i) if words else i
-        if j == i:
-            distinct.append(i)
-        else:
-            pairs.append(PairScore(j, i, 1.0, None, True, f"copy: {1.0:.0%} of words shared"))
+    ids = [a.id for a in articles]
+    # Articles with the very same words are copies whatever else is true: only one of each
+    # such group takes part in the pairwise work and the others follow it. (100,000 copies
+    # of one page would make 5e9 pairs.)
+    reps = identical_reps(ids, shingles)
+    pairs: list[PairScore] = [
+        PairScore(r, i, 1.0, None, True, f"copy: {1.0:.0%} of words shared")
+        for i, r in enumerate(reps)
+        if r != i
+    ]
+    distinct = [i for i, r in enumerate(reps) if r == i]
     limited = ""
     subset = [shingles[i] for i in distinct]
     try:
@@ -319,62 +492,145 @@ def assign_stories(
             f": too many similar articles for the pairwise comparison (more than "
             f"{config.max_candidates_per_article:,} candidates per article)"
         )
-    # Pairs sharing under rewrite_min_jaccard of their words can be neither copies nor
-    # rewrites: most candidates (the LSH is generous on purpose) stop here.
     jac = pair_jaccard(subset, local)
+    cands = np.asarray(distinct, np.int64)[local].reshape(-1, 2)
+    facts: dict[int, Facts] = {}
+    pairs += score_candidates(articles, shingles, cands, jac, encode, config, facts)
+    pairs.sort(key=lambda p: (p.a, p.b))
+    links = [p for p in pairs if p.same_story and reps[p.a] == p.a and reps[p.b] == p.b]
+    story_ids, notes = stories_from_links(ids, reps, links, agreement(articles, facts, config))
+    return StoryAssignment(story_ids, notes, pairs, limited, reps)
+
+
+def score_candidates(
+    articles: Sequence[Article],
+    shingles: Sequence[set[str]],
+    cands: np.ndarray,
+    jac: np.ndarray,
+    encode: Encode | None,
+    config: StoryConfig,
+    facts: dict[int, Facts] | None = None,
+) -> list[PairScore]:
+    """Scores of the candidate pairs ``cands`` (article indices, with their exact Jaccard
+    ``jac``) that share at least ``rewrite_min_jaccard`` of their words: the rest can be
+    neither copies nor rewrites, and most candidates (the LSH is generous on purpose) stop
+    there. Facts are checked before any vector is asked for: a vetoed pair needs none."""
     kept = jac >= min(config.rewrite_min_jaccard, config.copy_jaccard)
-    cands = np.asarray(distinct, np.int64)[local[kept]].reshape(-1, 2)
-    jac = jac[kept]
-    copy = jac >= config.copy_jaccard
+    cands, jac = cands[kept], jac[kept]
+    facts = {} if facts is None else facts
+    for i in np.unique(cands).tolist():
+        if i not in facts:
+            facts[i] = article_facts(articles[i])
+    vetoes = [
+        facts_disagree(facts[i], facts[j], config)
+        if jc < 1.0 and (config.veto_copies or jc < config.copy_jaccard)
+        else ""
+        for (i, j), jc in zip(cands.tolist(), jac.tolist(), strict=True)
+    ]
+    vetoed = np.array([bool(v) for v in vetoes], bool)
+    copy = (jac >= config.copy_jaccard) & ~vetoed
     ali = np.full(len(cands), np.nan)
-    if encode is not None and not copy.all():
-        vectors = encode_articles(articles, np.unique(cands[~copy]), encode)
-        ali[~copy] = pair_alignments(vectors, cands[~copy])
-    for (i, j), jc, is_copy, al in zip(
-        cands.tolist(), jac.tolist(), copy.tolist(), ali.tolist(), strict=True
+    unsettled = ~copy & ~vetoed
+    if encode is not None and unsettled.any():
+        vectors = encode_articles(articles, np.unique(cands[unsettled]), encode)
+        ali[unsettled] = pair_alignments(vectors, cands[unsettled])
+    out: list[PairScore] = []
+    for (i, j), jc, is_copy, al, veto in zip(
+        cands.tolist(), jac.tolist(), copy.tolist(), ali.tolist(), vetoes, strict=True
     ):
         if is_copy:
-            pairs.append(PairScore(i, j, jc, None, True, f"copy: {jc:.0%} of words shared"))
-        elif al != al:  # NaN: no vectors asked for
-            pairs.append(PairScore(i, j, jc, None, False, ""))
+            out.append(PairScore(i, j, jc, None, True, f"copy: {jc:.0%} of words shared"))
+        elif al != al:  # NaN: vetoed, or no vectors asked for
+            out.append(PairScore(i, j, jc, None, False, "", veto))
         elif al >= config.rewrite_alignment:
-            reason = f"rewrite: paragraphs align at {al:.2f} (cosine), {jc:.0%} of words shared"
-            pairs.append(PairScore(i, j, jc, al, True, reason))
+            out.append(PairScore(i, j, jc, al, True, _rewrite_reason(al, jc)))
         else:
-            pairs.append(PairScore(i, j, jc, al, False, ""))
-    pairs.sort(key=lambda p: (p.a, p.b))
+            out.append(PairScore(i, j, jc, al, False, ""))
+    return out
 
-    parent = list(range(len(articles)))
 
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
+def agreement(
+    articles: Sequence[Article], facts: dict[int, Facts], config: StoryConfig
+) -> Callable[[int, int], bool]:
+    """Whether two articles' facts agree (``facts_disagree``), facts computed once each."""
 
-    links: dict[int, PairScore] = {}
-    for p in pairs:
-        if p.same_story:
-            parent[find(p.a)] = find(p.b)
-            for x in (p.a, p.b):
-                best = links.get(x)
-                if best is None or p.jaccard > best.jaccard:
-                    links[x] = p
+    def of(i: int) -> Facts:
+        if i not in facts:
+            facts[i] = article_facts(articles[i])
+        return facts[i]
 
+    return lambda i, j: not facts_disagree(of(i), of(j), config)
+
+
+def cluster(
+    nodes: Iterable[int],
+    links: Iterable[tuple[int, int]],
+    ids: Sequence[str],
+    agree: Callable[[int, int], bool] | None = None,
+) -> dict[int, int]:
+    """The representative of every node. Nodes with the most links first (ties: the smallest
+    article id); each one not yet placed becomes a representative, and its linked nodes not
+    yet placed join it in id order, each only if ``agree``s with every member so far (their
+    facts do not disagree). No chains: a member is linked to its representative. No hub: an
+    article without figures or names links to many briefs that disagree with each other, and
+    they do not all join it. The result depends only on the node's connected component."""
+    adjacent: dict[int, set[int]] = {n: set() for n in nodes}
+    for a, b in links:
+        adjacent[a].add(b)
+        adjacent[b].add(a)
+    order = sorted(adjacent, key=lambda n: (-len(adjacent[n]), ids[n]))
+    center: dict[int, int] = {}
+    for n in order:
+        if n in center:
+            continue
+        center[n] = n
+        story = [n]
+        for m in sorted(adjacent[n], key=lambda m: ids[m]):
+            if m in center:
+                continue
+            if agree is None or all(x in adjacent[m] or agree(m, x) for x in story[1:]):
+                center[m] = n
+                story.append(m)
+    return center
+
+
+def stories_from_links(
+    ids: Sequence[str],
+    reps: Sequence[int],
+    links: Sequence[PairScore],
+    agree: Callable[[int, int], bool] | None = None,
+) -> tuple[list[str], list[str]]:
+    """(story id, note) of every article from the links between representatives of
+    identical groups (``reps``): the stories of ``cluster``, each named by its smallest id;
+    a note names the article it was linked to in its story, and why."""
+    nodes = [i for i, r in enumerate(reps) if r == i]
+    center = cluster(nodes, ((p.a, p.b) for p in links), ids, agree)
+    by_pair = {(p.a, p.b): p for p in links}
+    by_pair.update({(p.b, p.a): p for p in links})
     members: dict[int, list[int]] = {}
-    for i in range(len(articles)):
-        members.setdefault(find(i), []).append(i)
-    story_ids = [""] * len(articles)
-    notes = [""] * len(articles)
-    for group in members.values():
-        sid = min(articles[i].id for i in group)
+    for i, r in enumerate(reps):
+        members.setdefault(center[r], []).append(i)
+    story_ids = [""] * len(ids)
+    notes = [""] * len(ids)
+    for c, group in members.items():
+        sid = min(ids[i] for i in group)
+        best: PairScore | None = None
         for i in group:
             story_ids[i] = sid
-            p = links.get(i)
-            if p is not None:
-                other = articles[p.b if p.a == i else p.a].id
-                notes[i] = f"{p.reason} with {other}"
-    return StoryAssignment(story_ids, notes, pairs, limited)
+            r = reps[i]
+            if i != r:
+                notes[i] = f"copy: {1.0:.0%} of words shared with {ids[r]}"
+            elif r != c:
+                p = by_pair[(r, c)]
+                notes[i] = f"{p.reason} with {ids[c]}"
+                if best is None or p.jaccard > best.jaccard:
+                    best = p
+        if best is not None:  # the representative: its closest member
+            notes[c] = f"{best.reason} with {ids[best.a if best.b == c else best.b]}"
+        elif len(group) > 1:  # only identical copies of it
+            other = min((i for i in group if i != c), key=lambda i: ids[i])
+            notes[c] = f"copy: {1.0:.0%} of words shared with {ids[other]}"
+    return story_ids, notes
 
 
 def encode_candidates(

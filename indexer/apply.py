@@ -122,13 +122,16 @@ def apply_changes(
     progress.finish()
 
     notes: list[str] = []
+    lazy = _EmbedderOnDemand(meta, options, embedder)
     vids, matrix, embedded, reused = _vectors_for(
-        layout, meta, options, embedder, pids, rows, progress, notes
+        layout, meta, options, lazy, pids, rows, progress, notes
     )
     progress.start("vectors", 1)
     nvec = vectors.apply_changes(gen / VECTORS_FILE, removed, np.asarray(vids), matrix)
     progress.advance(1)
     progress.finish()
+
+    story, story_embedded = _stories_for(layout, meta, lazy, gen, rewrite, new_articles, notes)
 
     narticles, nparagraphs = _counts(gen / DOCSTORE_FILE)
     new_meta = meta_after(meta, narticles, nparagraphs, nvec, roots, started)
@@ -147,13 +150,44 @@ def apply_changes(
         added=len(cs.added),
         changed=len(cs.changed),
         deleted=len(cs.deleted),
+        stories=story.stories if story.done else None,
+        story_embedded=story_embedded,
         seconds=time.perf_counter() - started,
         skipped=cs.read.skipped,
         warnings=cs.read.warnings + notes,
     )
 
 
-def _vectors_for(layout, meta, options, embedder, pids, rows, progress, notes):
+def _stories_for(layout, meta, lazy, gen, rewrite, new_articles, notes):
+    """Stories of the new and changed articles, and of those whose story they touch, as a
+    full build would assign them (``story_state.py``); texts encoded for it go through the
+    cache like the index's."""
+    from .story_state import update_stories
+
+    cache = EmbeddingCache(
+        layout.cache_path, meta.model.sha256, meta.model.dim, meta.model.precision
+    )
+    encoded = 0
+
+    def encode(texts: list[str]) -> np.ndarray:
+        nonlocal encoded
+        matrix, n, _ = embed_texts(texts, lazy, cache, NoProgress())
+        encoded += n
+        return matrix
+
+    try:
+        story = update_stories(gen / DOCSTORE_FILE, rewrite, new_articles, encode)
+    finally:
+        cache.close()
+    if not story.done:
+        notes.append(
+            "stories: this index was built before stories were kept up to date by updates; "
+            "new articles are stories of their own until `newsearch index PATH --rebuild`"
+        )
+    return story, encoded
+
+
+def _vectors_for(layout, meta, options, lazy, pids, rows, progress, notes):
     """Window, look up or encode the new paragraphs exactly as a full build would; warnings
     (articles past the window budget, a damaged cache) go to ``notes``."""
     if not rows:
@@ -167,7 +201,6 @@ def _vectors_for(layout, meta, options, embedder, pids, rows, progress, notes):
     capped: list[str] = []
     vids, texts = window_texts(splitter, pids, rows, meta.embed_headline, capped)
     notes.extend(capped_warning(aid) for aid in capped)
-    lazy = _EmbedderOnDemand(meta, options, embedder)
     cache = EmbeddingCache(
         layout.cache_path, meta.model.sha256, meta.model.dim, meta.model.precision
     )

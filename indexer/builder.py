@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import keyword, manifest, stories, vectors
+from . import keyword, manifest, story_state, vectors
 from .cache import EmbeddingCache
 from .corpus import Article, read_articles
 from .docstore import DocstoreWriter
@@ -126,7 +126,9 @@ def build_index(
                 story_embedded += n
                 return story_matrix
 
-            story = stories.write_stories(gen / DOCSTORE_FILE, read.articles, encode_for_stories)
+            story = story_state.write_stories(
+                gen / DOCSTORE_FILE, read.articles, encode_for_stories
+            )
         finally:
             cache.close()
         if cache.warning:

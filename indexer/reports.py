@@ -40,11 +40,11 @@ class UpdateReport:
     added: int = 0
     changed: int = 0
     deleted: int = 0
-    #: Story clusters after a full build; None after an incremental run, which leaves existing
-    #: stories as they are and files each added article as a story of its own until the next
-    #: ``--rebuild`` (re-clustering every article would break the 2-second edit budget).
+    #: Story clusters after the run: an incremental run assigns the stories a full build
+    #: would (``indexer/story_state.py``). None when nothing changed, or when the index was
+    #: built before updates kept stories (new articles are then stories of their own).
     stories: int | None = None
-    #: Texts encoded for story clustering, beside ``embedded`` (full builds only).
+    #: Texts encoded for story clustering, beside ``embedded``.
     story_embedded: int = 0
     seconds: float = 0.0
     skipped: list[Skipped] = field(default_factory=list)

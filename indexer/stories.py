@@ -40,10 +40,10 @@ so it is stable across rebuilds of the same corpus.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -137,6 +137,10 @@ class StoryAssignment:
     #: ``reps[i]``: the article whose words ``i`` shares exactly, with the smallest id (i
     #: itself for most): only those take part in the pairwise work.
     reps: list[int] | None = None
+    #: Each article's word set and MinHash signature: what an update needs (they are kept in
+    #: the docstore, ``indexer/story_state.py``).
+    shingles: list[set[str]] | None = None
+    signatures: np.ndarray | None = None
 
     @property
     def clusters(self) -> int:
@@ -302,50 +306,131 @@ class _TooDense(Exception):
     """The LSH handed out more candidates than the budget allows."""
 
 
+#: MinHash: h(w) = ((a * x(w) + b) mod p) mod 2^32 for 32-bit word hashes x(w), one (a, b) per
+#: permutation, drawn once from a fixed seed. Our own, not datasketch's: importing datasketch
+#: imports scipy (0.8 s), more than a third of the 2-second budget of an update that must
+#: compute one article's signature; and signatures are persisted, so their definition is ours.
+_PRIME = (1 << 61) - 1
+_MAX_HASH = (1 << 32) - 1
+_PERMUTATIONS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_WORD_HASHES: dict[str, int] = {}
+#: (bands, rows per band) of the LSH for (threshold, permutations): what datasketch's
+#: MinHashLSH picks (equal false positive and negative weights; tests/test_stories.py checks).
+LSH_BANDS = {(0.2, 128): (28, 2), (0.7, 128): (14, 9)}
+
+
+def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    if num_perm not in _PERMUTATIONS:
+        gen = np.random.RandomState(1)
+        a = gen.randint(1, 1 << 32, num_perm, dtype=np.uint64)
+        b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint64)
+        _PERMUTATIONS[num_perm] = (a, b)
+    return _PERMUTATIONS[num_perm]
+
+
+def _word_hash(word: str) -> int:
+    h = _WORD_HASHES.get(word)
+    if h is None:
+        digest = hashlib.sha1(word.encode("utf-8")).digest()
+        h = _WORD_HASHES[word] = int.from_bytes(digest[:4], "little")
+    return h
+
+
+def signatures(shingles: Sequence[set[str]], num_perm: int) -> np.ndarray:
+    """MinHash signature of every word set, one uint64 row each (all 2^32 - 1 for none).
+    a < 2^32 and x < 2^32, so a * x + b never overflows 64 bits."""
+    a, b = _permutations(num_perm)
+    out = np.full((len(shingles), num_perm), _MAX_HASH, np.uint64)
+    prime, mask = np.uint64(_PRIME), np.uint64(_MAX_HASH)
+    for i, words in enumerate(shingles):
+        if words:
+            x = np.fromiter((_word_hash(w) for w in words), np.uint64, len(words))
+            out[i] = (((x[:, None] * a[None, :] + b) % prime) & mask).min(axis=0)
+    return out
+
+
+def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows): two signatures are candidates when some band of rows is equal."""
+    key = (round(threshold, 6), num_perm)
+    if key not in LSH_BANDS:
+        from datasketch.lsh import _optimal_param  # only for settings not tabled
+
+        LSH_BANDS[key] = tuple(_optimal_param(threshold, num_perm, 0.5, 0.5))
+    return LSH_BANDS[key]
+
+
+def _band_keys(sig: np.ndarray, bands: int, rows: int) -> list[np.ndarray]:
+    """For each band, an int64 bucket number per row of ``sig`` (equal band, equal number)."""
+    out = []
+    for k in range(bands):
+        part = np.ascontiguousarray(sig[:, k * rows : (k + 1) * rows])
+        view = part.view(np.dtype((np.void, part.dtype.itemsize * rows))).ravel()
+        out.append(np.unique(view, return_inverse=True)[1].astype(np.int64).ravel())
+    return out
+
+
 def candidate_pairs(
-    shingles: Sequence[set[str]], config: StoryConfig, threshold: float | None = None
+    shingles: Sequence[set[str]],
+    config: StoryConfig,
+    threshold: float | None = None,
+    sig: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Pairs (i < j, one row each, int64) whose estimated word-set Jaccard reaches
-    ``threshold`` (default: the LSH threshold) less the estimate margin (MinHash LSH).
-    Raises ``_TooDense`` past the budget.
+    """Pairs (i < j, one row each, int64) that share an LSH bucket (MinHash signatures equal
+    on some band) and whose estimated word-set Jaccard reaches ``threshold`` (default: the LSH
+    threshold) less the estimate margin. Raises ``_TooDense`` past the budget. Whether a pair
+    is a candidate depends on the two signatures alone (``candidates_of`` finds the same
+    pairs for one new article).
 
     An array, not tuples: Reuters-21578 has 3.9 million candidates (its templated earnings
     reports share many words), which as Python tuples took over a gigabyte."""
-    from datasketch import MinHash, MinHashLSH
-
     threshold = config.lsh_threshold if threshold is None else threshold
-    lsh = MinHashLSH(threshold=threshold, num_perm=config.num_perm)
-    hashes: list[MinHash] = []
-    for i, words in enumerate(shingles):
-        m = MinHash(num_perm=config.num_perm, seed=1)
-        m.update_batch([w.encode("utf-8") for w in sorted(words)])
-        hashes.append(m)
-        if words:
-            lsh.insert(i, m)
-    if not hashes:
+    if sig is None:
+        sig = signatures(shingles, config.num_perm)
+    if not len(sig):
         return np.zeros((0, 2), np.int64)
-    # MinHash.jaccard for many candidates at once: the same count of equal hash values over
-    # the same number of permutations, so the very same estimates.
-    table = np.stack([m.hashvalues for m in hashes])
+    bands, rows = lsh_bands(threshold, config.num_perm)
+    present = np.array([bool(w) for w in shingles])
+    keys = _band_keys(sig, bands, rows)
+    buckets: list[dict[int, list[int]]] = []
+    for band in keys:
+        members: dict[int, list[int]] = {}
+        for i in np.flatnonzero(present).tolist():
+            members.setdefault(int(band[i]), []).append(i)
+        buckets.append(members)
     budget = max(config.min_candidate_budget, config.max_candidates_per_article * len(shingles))
     handed_out = 0
     chunks: list[np.ndarray] = []
     floor = threshold - ESTIMATE_MARGIN
-    for i, m in enumerate(hashes):
-        if not shingles[i]:
-            continue
-        found = lsh.query(m)
+    for i in np.flatnonzero(present).tolist():
+        found: set[int] = set()
+        for band, members in zip(keys, buckets, strict=True):
+            found.update(members[int(band[i])])
         handed_out += len(found)
         if handed_out > budget:
             raise _TooDense(handed_out)
         later = np.array(sorted(j for j in found if j > i), dtype=np.int64)
         if not len(later):
             continue
-        same = np.count_nonzero(table[later] == table[i], axis=1) / np.float64(config.num_perm)
+        same = np.count_nonzero(sig[later] == sig[i], axis=1) / np.float64(config.num_perm)
         kept = later[same >= floor]
         if len(kept):
             chunks.append(np.column_stack((np.full(len(kept), i, np.int64), kept)))
     return np.concatenate(chunks) if chunks else np.zeros((0, 2), np.int64)
+
+
+def candidates_of(
+    one: np.ndarray, others: np.ndarray, config: StoryConfig, threshold: float | None = None
+) -> np.ndarray:
+    """Rows of ``others`` (signatures) that ``candidate_pairs`` would pair with the signature
+    ``one``: equal on some band, estimate at or above the floor."""
+    threshold = config.lsh_threshold if threshold is None else threshold
+    if not len(others):
+        return np.zeros(0, np.int64)
+    bands, rows = lsh_bands(threshold, config.num_perm)
+    equal = others == one[None, :]
+    hit = equal[:, : bands * rows].reshape(len(others), bands, rows).all(axis=2).any(axis=1)
+    same = np.count_nonzero(equal, axis=1) / np.float64(config.num_perm)
+    return np.flatnonzero(hit & (same >= threshold - ESTIMATE_MARGIN))
 
 
 def pair_jaccard(shingles: Sequence[set[str]], pairs: np.ndarray) -> np.ndarray:
@@ -479,11 +564,14 @@ def assign_stories(
     distinct = [i for i, r in enumerate(reps) if r == i]
     limited = ""
     subset = [shingles[i] for i in distinct]
+    sig = signatures(shingles, config.num_perm)
     try:
-        local = candidate_pairs(subset, config)
+        local = candidate_pairs(subset, config, sig=sig[distinct])
     except _TooDense:
         try:  # copies need far fewer candidates than rewrites
-            local = candidate_pairs(subset, config, threshold=config.copy_jaccard)
+            local = candidate_pairs(
+                subset, config, threshold=config.copy_jaccard, sig=sig[distinct]
+            )
             limited = "only copies were grouped into stories, not rewrites"
         except _TooDense:
             local = np.zeros((0, 2), np.int64)
@@ -499,7 +587,7 @@ def assign_stories(
     pairs.sort(key=lambda p: (p.a, p.b))
     links = [p for p in pairs if p.same_story and reps[p.a] == p.a and reps[p.b] == p.b]
     story_ids, notes = stories_from_links(ids, reps, links, agreement(articles, facts, config))
-    return StoryAssignment(story_ids, notes, pairs, limited, reps)
+    return StoryAssignment(story_ids, notes, pairs, limited, reps, shingles, sig)
 
 
 def score_candidates(
@@ -615,7 +703,7 @@ def stories_from_links(
     for c, group in members.items():
         sid = min(ids[i] for i in group)
         best: PairScore | None = None
-        for i in group:
+        for i in sorted(group, key=lambda i: ids[i]):  # ties go to the smallest id
             story_ids[i] = sid
             r = reps[i]
             if i != r:
@@ -663,23 +751,3 @@ def encode_articles(
         out[i] = matrix[row : row + n]
         row += n
     return out
-
-
-def write_stories(
-    docstore_path: Path,
-    articles: Sequence[Article],
-    encode: Encode | None,
-    config: StoryConfig | None = None,
-) -> StoryAssignment:
-    """Cluster ``articles`` and record each one's story id and note in the docstore."""
-    from .docstore import DocstoreWriter
-
-    result = assign_stories(articles, encode, config)
-    writer = DocstoreWriter(docstore_path)
-    try:
-        writer.set_stories(
-            zip((a.id for a in articles), result.story_ids, result.notes, strict=True)
-        )
-    finally:
-        writer.close()
-    return result

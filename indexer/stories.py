@@ -3,7 +3,7 @@
 Wire stories are republished by many outlets, sometimes verbatim, often rewritten sentence by
 sentence. Two signals decide whether two articles tell the same story:
 
-1. **Words** (MinHash/LSH over word shingles, ``datasketch``). A shingle is one stemmed content
+1. **Words** (MinHash/LSH over word shingles, in numpy: see ``signatures``). A shingle is one stemmed content
    word (Whoosh's StemmingAnalyzer, the keyword index's analyzer, so stopwords are gone). Longer
    shingles were measured and rejected: a rewrite keeps the words of a story but not their
    order, so the two seed articles share 31% of their words but only 9% of their word pairs,
@@ -33,7 +33,7 @@ nodes are taken in order of most links first (ties: smallest article id), and ea
 yet placed becomes a story's representative and takes every linked node not yet placed. So an
 article is in a story only when it is linked to the story's representative (``cluster``).
 This depends only on the links within one connected component, which is what lets an update
-re-cluster only the components it touches (``indexer/story_update.py``) and still end exactly
+re-cluster only the components it touches (``indexer/story_state.py``) and still end exactly
 where a full build of the same articles would. A story id is the smallest article id in it,
 so it is stable across rebuilds of the same corpus.
 """

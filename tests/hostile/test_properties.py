@@ -123,7 +123,9 @@ def test_every_sentence_finds_its_article(tmp_path_factory, embedder, corpus):
 
 # -- incremental updates == a fresh build ---------------------------------------------------------
 
-POOL = sorted(DEMO.rglob("*.txt"))[::5][:6]  # six articles from different folders
+#: Six articles from different folders, and the demo's syndicated pair (two outlets' rewrites
+#: of one story), so that arrivals and deletions in any order move articles between stories.
+POOL = sorted(DEMO.rglob("*.txt"))[::5][:6] + sorted(DEMO.rglob("*harbour-rail-strike*.txt"))
 
 
 def _variant(text: str, v: int) -> str:
@@ -173,12 +175,13 @@ def _apply(folder: Path, op: str, i: int, v: int) -> None:
 
 
 def _state(index_dir: Path) -> dict:
-    """What the index holds, independent of how it was built (paragraph ids, file bytes and
-    story ids differ between an incremental and a full build; stories are only recomputed by
-    full builds, see update.py)."""
+    """What the index holds, independent of how it was built (paragraph ids and file bytes
+    differ between an incremental and a full build). Stories included: an update assigns the
+    stories a full build would (``indexer/story_state.py``)."""
     check_consistent(index_dir)
     with Searcher(index_dir) as s:
         conn = s.docstore._conn()
+        stories = dict(conn.execute("SELECT id, story_id FROM articles"))
         articles = {
             r[0]: r[1:]
             for r in conn.execute(
@@ -211,6 +214,7 @@ def _state(index_dir: Path) -> dict:
         "vectors": vectors,
         "searches": searches,
         "counts": (meta.articles, meta.paragraphs, meta.vectors),
+        "stories": stories,
     }
 
 
@@ -237,6 +241,7 @@ def test_incremental_updates_end_like_a_fresh_build(tmp_path_factory, warm_cache
     assert incremental["articles"] == full["articles"]
     assert incremental["paragraphs"] == full["paragraphs"]
     assert incremental["counts"] == full["counts"]
+    assert incremental["stories"] == full["stories"]
     assert incremental["searches"] == full["searches"]
     assert incremental["vectors"].keys() == full["vectors"].keys()
     for key, vec in incremental["vectors"].items():

@@ -3,7 +3,7 @@
 Wire stories are republished by many outlets, sometimes verbatim, often rewritten sentence by
 sentence. Two signals decide whether two articles tell the same story:
 
-1. **Words** (MinHash/LSH over word shingles, in numpy: see ``signatures``). A shingle is one stemmed content
+1. **Words** (MinHash/LSH over word shingles, ``signatures``). A shingle is one stemmed content
    word (Whoosh's StemmingAnalyzer, the keyword index's analyzer, so stopwords are gone). Longer
    shingles were measured and rejected: a rewrite keeps the words of a story but not their
    order, so the two seed articles share 31% of their words but only 9% of their word pairs,

@@ -202,7 +202,8 @@ _UNITS_TEXT = (
 )
 _UNITS = frozenset(_UNITS_TEXT.split())
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
-_SENTENCE_END = re.compile(r"[.!?:;\"“”(]\s*$")
+#: A capitalized word after one of these (or first in its text) opens a sentence.
+_SENTENCE_END = frozenset('.!?:;"“”(')
 #: Capitalized by convention, not names.
 _NOT_NAMES_TEXT = (
     "jan feb mar apr may jun jul aug sep sept oct nov dec january february march april "
@@ -275,8 +276,11 @@ def _names(texts: Iterable[str]) -> frozenset[str]:
             word = m.group(0)
             if not word[0].isupper():
                 continue
-            before = text[: m.start()].rstrip()
-            if before and not _SENTENCE_END.search(before) and word.lower() not in _NOT_NAMES:
+            j = m.start() - 1
+            while j >= 0 and text[j].isspace():
+                j -= 1
+            opens_sentence = j < 0 or text[j] in _SENTENCE_END
+            if not opens_sentence and word.lower() not in _NOT_NAMES:
                 out.add(word.lower())
     return frozenset(out)
 

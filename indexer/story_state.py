@@ -91,7 +91,7 @@ def write_stories(
     """Cluster ``articles`` (a full build); record each one's story id and note, and the
     state an update needs, in the docstore."""
     result = assign_stories(articles, encode, config)
-    assert result.shingles is not None and result.signatures is not None and result.reps
+    shingles, sigs, reps = result.shingles or [], result.signatures, result.reps or []
     conn = sqlite3.connect(str(docstore_path))
     try:
         conn.executescript(SCHEMA)
@@ -106,10 +106,9 @@ def write_stories(
             "INSERT INTO story_words (id, words_key, words, signature) VALUES (?,?,?,?)",
             (
                 (a.id, words_key(w), " ".join(sorted(w)), sig.tobytes())
-                for a, w, sig in zip(articles, result.shingles, result.signatures, strict=True)
+                for a, w, sig in zip(articles, shingles, sigs, strict=True)
             ),
         )
-        reps = result.reps
         conn.executemany(
             "INSERT OR REPLACE INTO story_links (a, b, jaccard, reason) VALUES (?,?,?,?)",
             (

@@ -77,6 +77,9 @@ FIGURE_OVERLAP = 0.5
 #: Names agree when at least this share of the smaller article's names is in the other (and
 #: each has at least ``MIN_NAMES``): rewrites quote the same people, firms and places.
 NAME_OVERLAP = 0.34
+#: One figure each says little: a BBC report of a trial quotes the fraud's $11bn, its rewrite
+#: a takeover's $6.75bn in passing.
+MIN_FIGURES = 2
 MIN_NAMES = 2
 
 
@@ -92,6 +95,7 @@ class StoryConfig:
     rewrite_alignment: float = REWRITE_ALIGNMENT
     rewrite_min_jaccard: float = REWRITE_MIN_JACCARD
     figure_overlap: float = FIGURE_OVERLAP
+    min_figures: int = MIN_FIGURES
     name_overlap: float = NAME_OVERLAP
     min_names: int = MIN_NAMES
     #: Apply the fact vetoes to copies too (word sets that are not identical): Reuters has
@@ -190,10 +194,11 @@ def alignment(a: np.ndarray, b: np.ndarray) -> float:
     return float(sims.max(axis=1).mean())
 
 
-#: A number: thousands separators, decimals, and wire fractions ("12-1/2") are one number.
+#: A number: thousands separators, decimals, and wire fractions ("12-1/2") are one number;
+#: the word after it, glued ("6.75bn") or not, may make it an amount.
 _NUMBER = re.compile(
     r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?(?:-\d+/\d+)?)"
-    r"(?![\w/]|\.\d)(?:\s*(%|[^\W\d_]+))?"
+    r"(?![\d/]|\.\d)(?:\s*(%|[^\W\d_]+))?"
 )
 #: Words that make a small integer an amount ("12 cts", "7 pct", "5 million").
 _UNITS_TEXT = (
@@ -291,12 +296,15 @@ def _share(a: frozenset[str], b: frozenset[str]) -> float:
 
 def facts_disagree(a: Facts, b: Facts, config: StoryConfig) -> str:
     """'' when two articles can tell one story, else what disagrees: 'companies' (one tags
-    companies and the other mentions none of them), 'figures' (both have figures, too few in
-    common) or 'names' (both have names, too few in common)."""
+    companies and the other mentions none of them), 'figures' (both have two or more figures,
+    too few in common) or 'names' (both have names, too few in common)."""
     for x, y in ((a, b), (b, a)):
         if x.companies and not any(y.mentions(c) for c in x.companies):
             return "companies"
-    if a.figures and b.figures and _share(a.figures, b.figures) < config.figure_overlap:
+    if (
+        min(len(a.figures), len(b.figures)) >= config.min_figures
+        and _share(a.figures, b.figures) < config.figure_overlap
+    ):
         return "figures"
     if (
         min(len(a.names), len(b.names)) >= config.min_names

@@ -40,10 +40,9 @@ from newsearch.indexer import BuildOptions
 from newsearch.indexer import story_state as state_mod
 from newsearch.indexer.cache import EmbeddingCache
 from newsearch.indexer.corpus import read_articles
-from newsearch.indexer.embedder import resolve_model
 from newsearch.indexer.embedding import embed_texts
+from newsearch.indexer.encoders import document_encoder, resolve_model
 from newsearch.indexer.layout import IndexLayout
-from newsearch.indexer.onnx_documents import OnnxDocumentEncoder
 from newsearch.indexer.progress import NoProgress
 from newsearch.indexer.stories import (
     StoryAssignment,
@@ -88,7 +87,7 @@ def cached_encoder(cache_path: Path):
 
         def encode(self, texts, progress=None):
             if self.real is None:
-                self.real = OnnxDocumentEncoder(model, batch_size=32)
+                self.real = document_encoder(model, device="cpu")
             return self.real.encode(texts, progress=progress)
 
     lazy = Lazy()

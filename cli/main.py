@@ -348,6 +348,47 @@ def eval_(
         render.print_eval(report, data.root.name, split, index_dir, result["seconds"])
 
 
+@app.command()
+def serve(
+    index_dir: IndexDir = Path(DEFAULT_INDEX_DIR),
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (loopback unless told otherwise).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    watch: Annotated[
+        list[Path] | None,
+        typer.Option("--watch", help="Follow this folder and apply its changes (repeatable)."),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    model: ModelOpt = None,
+    timeout: Annotated[float, typer.Option(help="Seconds a request may take (then 504).")] = 10.0,
+    debounce: Annotated[
+        float, typer.Option(help="--watch: seconds of quiet to wait for before applying.")
+    ] = 1.0,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) and the search page at /, following the index."""
+    with user_errors():
+        from newsearch.server.app import ServerConfig
+        from newsearch.server.run import serve as run_server
+
+        config = ServerConfig(
+            index_dir=str(index_dir),
+            model_path=str(model) if model else None,
+            watch=[str(p) for p in watch or []],
+            timeout=timeout,
+            debounce=debounce,
+        )
+        run_server(
+            config,
+            host=host,
+            port=port,
+            workers=workers,
+            say=lambda line: err.print(escape(line)),
+            access_log=access_log,
+        )
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

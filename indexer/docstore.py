@@ -178,6 +178,15 @@ class Docstore:
                 out[row[0]] = StoredParagraph(*row)
         return out
 
+    def article_paragraphs(self, article_id: str) -> list[StoredParagraph]:
+        """An article's paragraphs in reading order (empty for an unknown id)."""
+        rows = self._conn().execute(
+            "SELECT pid, article_id, position, context, text FROM paragraphs "
+            "WHERE article_id = ? ORDER BY position",
+            (article_id,),
+        )
+        return [StoredParagraph(*row) for row in rows]
+
     def articles(self, ids: Iterable[str]) -> dict[str, StoredArticle]:
         keys = list(ids)
         out: dict[str, StoredArticle] = {}

@@ -88,6 +88,10 @@ class SearchResults:
     took_ms: float = 0.0
     collapse: bool = True
     filters: Filter = field(default_factory=Filter)
+    #: Stories (articles) ranked above this page's first hit.
+    offset: int = 0
+    #: About how many stories (articles) match in all: exact when the last page is short.
+    total_estimate: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, **asdict(self)}

@@ -152,6 +152,7 @@ class Searcher:
         filters: Filter | None = None,
         collapse: bool = True,
         fusion: Fusion | None = None,
+        offset: int = 0,
     ) -> SearchResults:
         """Top ``k`` stories for ``query`` (articles with ``collapse=False``), each scored by
         its best paragraph, with snippets.
@@ -163,10 +164,15 @@ class Searcher:
         by 4 and the search repeated, until k hits are found or the lists hold every paragraph
         that can match. ``fusion`` overrides the configured way hybrid mode merges its two
         lists.
+
+        ``offset`` skips that many stories: the hits ranked ``offset + 1`` to ``offset + k``.
+        Pages of one generation asked with the same ``k`` and parameters never repeat or skip
+        a story: digging deeper appends the stories it finds after those already ranked
+        instead of re-ranking them, so every page is a slice of one sequence.
         """
         self._pinned.state = self._state  # one generation for the whole query
         try:
-            return self._search(query, k, mode, filters, collapse, fusion)
+            return self._search(query, k, mode, filters, collapse, fusion, offset)
         finally:
             self._pinned.state = None
 
@@ -178,6 +184,7 @@ class Searcher:
         filters: Filter | None,
         collapse: bool,
         fusion: Fusion | None,
+        offset: int = 0,
     ) -> SearchResults:
         started = time.perf_counter()
         query = _clean_query(query)
@@ -186,12 +193,19 @@ class Searcher:
         if not isinstance(k, int) or k < 1:
             raise QueryError(f"k must be a positive whole number, got {k!r}")
         k = min(k, MAX_K)
+        if not isinstance(offset, int) or offset < 0:
+            raise QueryError(f"offset must be a whole number >= 0, got {offset!r}")
+        if offset + k > MAX_K:
+            raise QueryError(f"offset + k must be at most {MAX_K}, got {offset + k}")
+        want = offset + k
         filters = filters or Filter()
         fusion = fusion or self.config.fusion
         total = max(1, self.meta.paragraphs)
         limit = min(max(self.config.candidates, 5 * k), total)
         qvec = self.encode_query(query) if mode in ("hybrid", "dense") else None
         ceiling = self.keyword.ceiling(query) if mode == "hybrid" and fusion.needs_coverage else 0
+        ranked: list[ArticleHit] = []  # stories (articles) in page order, across depths
+        seen: set[str] = set()
         while True:
             kw = self.keyword_search(query, limit) if mode in ("hybrid", "bm25") else []
             dense = self._dense(qvec, limit) if qvec is not None else []
@@ -206,16 +220,28 @@ class Searcher:
                 coverage = kw[0][1] / ceiling if kw and ceiling else None
                 fused = fusion.fuse(kw, dense, coverage)
 
-            hits = self._group(fused, kw, dense, k, by_story=collapse)
+            hits = self._group(fused, kw, dense, want, by_story=collapse)
             if collapse:
-                hits = collapse_stories(hits, self.docstore, k)
+                hits = collapse_stories(hits, self.docstore, want)
+            # The top ``want`` of a deeper list hold at least ``want - len(ranked)`` new ones.
+            for hit in hits:
+                key = hit.story_id if collapse else hit.article_id
+                if key not in seen:
+                    seen.add(key)
+                    ranked.append(hit)
             # Filters, collapsing and articles with many matching paragraphs can leave fewer
             # than k hits: dig deeper.
-            if len(hits) >= k or exhausted:
+            if len(ranked) >= want or exhausted:
                 break
             limit = min(total, limit * 4)
 
-        hits = _with_snippets(hits[:k], query)
+        if len(ranked) < want:  # every candidate was seen: the count is exact
+            estimate = len(ranked)
+        else:  # the fused candidates, in articles
+            per_article = max(1, self.meta.paragraphs) / max(1, self.meta.articles)
+            estimate = min(self.meta.articles, max(want, round(len(fused) / per_article)))
+        page = [replace(h, rank=rank) for rank, h in enumerate(ranked[offset:want], offset + 1)]
+        hits = _with_snippets(page, query)
         took = (time.perf_counter() - started) * 1000
         return SearchResults(
             query=query,
@@ -225,6 +251,8 @@ class Searcher:
             took_ms=round(took, 2),
             collapse=collapse,
             filters=filters,
+            offset=offset,
+            total_estimate=estimate,
         )
 
     def _filter(self, ranked: list[tuple[int, float]], filters: Filter) -> list[tuple[int, float]]:

@@ -91,8 +91,10 @@ class LiveIndex:
         keep: int = 4,
         keep_seconds: float = 600.0,
         log: Callable[[str], None] | None = None,
+        embedder: object | None = None,
     ) -> None:
         self.layout = IndexLayout(index_dir)
+        self.embedder = embedder
         self.model_path = model_path
         self.config = config
         self.keep = keep
@@ -162,14 +164,14 @@ class LiveIndex:
     def _open(self) -> _Open:
         from newsearch.indexer.integrity import problems
 
-        current = self._current
         searcher: Searcher | None = None
-        if current is not None and self.model_path is None:
-            # Rebuilt with another model (ModelError), or no model to share: load its own.
-            with contextlib.suppress(NewsearchError):
-                model = current.searcher.meta.model
-                encoder = _SharedEncoder(model, _encoder_of(current.searcher))
-                searcher = Searcher(self.layout.root, config=self.config, embedder=encoder)
+        shared = self.embedder or self._loaded_encoder()
+        if shared is not None:
+            # Rebuilt with another model (ModelError): this generation loads its own.
+            with contextlib.suppress(ModelError):
+                searcher = Searcher(
+                    self.layout.root, self.model_path, config=self.config, embedder=shared
+                )
         if searcher is None:
             searcher = Searcher(self.layout.root, self.model_path, config=self.config)
         try:
@@ -184,6 +186,17 @@ class LiveIndex:
             searcher.close()
             raise
         return _Open(searcher)
+
+    def _loaded_encoder(self) -> _SharedEncoder | None:
+        """The query encoder the generation in service has loaded, to hand to the next one
+        (None when it has loaded none: the next one loads its own on its first dense query)."""
+        current = self._current
+        loaded = getattr(current.searcher, "_embedder", None) if current is not None else None
+        if loaded is None or self.model_path is not None:
+            return None
+        if isinstance(loaded, _SharedEncoder):
+            return loaded
+        return _SharedEncoder(current.searcher.meta.model, loaded)  # type: ignore[union-attr]
 
     def _expire(self) -> None:
         """Close superseded generations past ``keep`` or ``keep_seconds`` once unused."""
@@ -290,11 +303,6 @@ class LiveIndex:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _encoder_of(searcher: Searcher) -> object:
-    """The query encoder a searcher uses (loaded now if it was not yet)."""
-    return searcher._query_embedder()
 
 
 def index_unavailable(exc: BaseException) -> bool:

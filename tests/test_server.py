@@ -325,3 +325,20 @@ def test_watch_applies_changes_and_queries_move_on(corpus, tmp_path):
         after = srv.wait_for(found, timeout=120, every=0.2)
         assert after["generation"] != before["generation"]
         assert srv.get("/status")[1]["watch"]["updates"] >= 1
+
+
+def test_workers_each_follow_the_index(index, tmp_path):
+    local = Path(shutil.copytree(index, tmp_path / "index"))
+    with serving(local, "--workers", "2", "--timeout", "300") as srv:
+        before = {search(srv, q="ceasefire", k=1, mode="bm25")[1]["generation"] for _ in range(8)}
+        assert len(before) == 1
+        proc = _cli("index", "-i", local, "--rebuild", "-q")
+        assert proc.returncode == 0, proc.stderr
+        new = (local / "CURRENT").read_text().strip()
+        assert new not in before
+
+        def all_moved():
+            seen = {search(srv, q="ceasefire", k=1, mode="bm25")[1]["generation"] for _ in range(8)}
+            return seen == {new}
+
+        srv.wait_for(all_moved, timeout=10)

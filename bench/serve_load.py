@@ -262,6 +262,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--mode", default="hybrid")
     ap.add_argument("--write", action="store_true", help="write the table into BENCHMARKS.md")
+    ap.add_argument("--note", default="", help="a paragraph to add under the table")
     args = ap.parse_args()
     if Path(args.corpus).resolve().is_relative_to((REPO.parent / "shared").resolve()):
         sys.exit("--corpus must be a writable copy, not the shared data")
@@ -315,7 +316,8 @@ def main() -> None:
             "`Searcher.search` through `LiveIndex`. Same 2 cores, shared with other jobs "
             f"(load averages in the table). {os.cpu_count()} CPUs.\n\n"
             f"{table}\n\n{summary}\n\n"
-            "Reproduce: copy the corpus somewhere writable, index it, then\n"
+            + (f"{args.note}\n\n" if args.note else "")
+            + "Reproduce: copy the corpus somewhere writable, index it, then\n"
             "`.venv/bin/python bench/serve_load.py --index-dir IDX --corpus COPY --write`.\n"
         )
         write_section("serve-load", body)

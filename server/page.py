@@ -122,6 +122,7 @@ class FacetValue:
 @dataclass(frozen=True)
 class Copy:
     title: str
+    article_id: str
     source: str
     category: str
     date: str
@@ -208,6 +209,7 @@ def hit_view(hit: ArticleHit) -> Hit:
     copies = [
         Copy(
             title=c.title or c.article_id,
+            article_id=c.article_id,
             source=c.source,
             category=c.category,
             date=c.date,

@@ -384,7 +384,7 @@ def serve(
             host=host,
             port=port,
             workers=workers,
-            say=lambda line: err.print(escape(line)),
+            say=render.note,
             access_log=access_log,
         )
 

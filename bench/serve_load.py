@@ -12,7 +12,7 @@ new generation, in both runs. Each round runs, on the same cores:
    queries (round-robin) for ``--seconds``. Every answer that is not a 200, and every failed
    request, is an error.
 2. In process: the same threads call ``Searcher.search`` on a ``LiveIndex`` that follows the
-   same watcher (``newsearch.server.app.Watcher``) for the same time.
+   same watcher (``newsearch.server.watcher.Watcher``) for the same time.
 
 It prints requests/s, p50/p95/p99 latency, errors and generations seen for each, with the
 load average, and with ``--write`` puts the table (medians over rounds) into BENCHMARKS.md.
@@ -216,7 +216,8 @@ def http_run(args: argparse.Namespace) -> Run:
 
 def inprocess_run(args: argparse.Namespace) -> Run:
     from newsearch.search.live import LiveIndex
-    from newsearch.server.app import ServerConfig, Watcher
+    from newsearch.server.config import ServerConfig
+    from newsearch.server.watcher import Watcher
 
     live = LiveIndex(args.index_dir)
     live.start(poll=0.2)

@@ -369,7 +369,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the search page at /, following the index."""
     with user_errors():
-        from newsearch.server.app import ServerConfig
+        from newsearch.server.config import ServerConfig
         from newsearch.server.run import serve as run_server
 
         config = ServerConfig(

@@ -15,9 +15,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
@@ -30,7 +29,6 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsearch.indexer.errors import (
     IndexFormatError,
@@ -43,16 +41,15 @@ from newsearch.search import Fusion
 from newsearch.search.filters import Filter
 from newsearch.search.live import GenerationGoneError, IndexUnavailableError, LiveIndex
 from newsearch.search.query import MAX_QUERY_CHARS, prepare_query
-from newsearch.search.searcher import MAX_K, SearchConfig
+from newsearch.search.searcher import MAX_K
 
+from .config import ServerConfig
+from .limits import BodyLimit
 from .page import FACET_DEPTH, PAGE_SIZE, Page, PageState, build_page
+from .watcher import Watcher
 
 log = logging.getLogger("newsearch.server")
 
-#: Largest request body accepted (bytes): a query body is a few hundred.
-MAX_BODY = 64 * 1024
-#: Seconds a request may take before it is answered 504.
-TIMEOUT = 10.0
 #: The page's security policy: no script of any origin runs, whatever the text holds.
 PAGE_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
@@ -61,22 +58,6 @@ PAGE_CSP = (
 
 Mode = Literal["hybrid", "bm25", "dense"]
 FusionName = Literal["coverage", "convex", "rrf"]
-
-
-@dataclass
-class ServerConfig:
-    """How the app serves; ``watch`` paths are followed by the process that runs the app
-    (``run.serve`` decides which one that is)."""
-
-    index_dir: str
-    model_path: str | None = None
-    watch: list[str] = field(default_factory=list)
-    debounce: float = 1.0
-    timeout: float = TIMEOUT
-    max_body: int = MAX_BODY
-    poll: float = 0.2
-    keep_generations: int = 4
-    search: SearchConfig | None = None
 
 
 class SearchRequest(BaseModel):
@@ -97,131 +78,6 @@ class SearchRequest(BaseModel):
     generation: str | None = Field(
         None, description="the `generation` of an earlier answer: page within that generation"
     )
-
-
-class Watcher:
-    """``newsearch watch`` in a thread: applies changes, and the live index follows."""
-
-    def __init__(
-        self,
-        config: ServerConfig,
-        on_applied: Callable[[], None] | None = None,
-        say: Callable[[str], None] | None = None,
-    ) -> None:
-        self.config = config
-        self.on_applied = on_applied
-        self.say = say or log.warning
-        self.stop_event = threading.Event()
-        self.updates = 0
-        self.last_error = ""
-        self.running = False
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="newsearch-watch", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        from newsearch.indexer import BuildOptions
-        from newsearch.indexer.watch import watch_and_update
-
-        def applied(report: Any) -> None:
-            self.updates += 1
-            if self.on_applied is not None:
-                self.on_applied()
-
-        def said(line: str) -> None:
-            if line.startswith("error:"):
-                self.last_error = line[len("error:") :].strip()
-            self.say(line)
-
-        self.running = True
-        try:
-            watch_and_update(
-                self.config.watch,
-                self.config.index_dir,
-                BuildOptions(model_path=self.config.model_path),
-                debounce=self.config.debounce,
-                log=said,
-                applied=applied,
-                stop_event=self.stop_event,
-            )
-        except Exception as exc:  # the server keeps serving what it has
-            self.last_error = str(exc)
-            self.say(f"error: watching stopped: {exc}")
-        finally:
-            self.running = False
-
-    def stop(self) -> None:
-        self.stop_event.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "paths": list(self.config.watch),
-            "running": self.running,
-            "updates": self.updates,
-            "last_error": self.last_error,
-        }
-
-
-class BodyLimit:
-    """Answers 413 to a request body over ``limit`` bytes, declared or streamed."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
-                await _send_error(send, 413, f"request body over {self.limit} bytes")
-                return
-        seen = 0
-        started = False
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
-
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited, tracking)
-        except _TooLarge:
-            if not started:
-                await _send_error(send, 413, f"request body over {self.limit} bytes")
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _send_error(send: Send, status: int, message: str) -> None:
-    body = json.dumps({"error": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def error_status(exc: BaseException) -> int:

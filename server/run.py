@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from newsearch.indexer.errors import NewsearchError
 
-from .app import ServerConfig
+from .config import ServerConfig
 
 
 class ServeError(NewsearchError):
@@ -67,7 +67,7 @@ def serve(
         uvicorn.run(create_app(config), **common)
         return
 
-    from .app import Watcher
+    from .watcher import Watcher
 
     os.environ["NEWSEARCH_SERVE_CONFIG"] = json.dumps(
         {k: v for k, v in dataclasses.asdict(config).items() if k != "search"}

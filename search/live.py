@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from newsearch.indexer.embedder import ModelInfo
+from newsearch.indexer.encoders.base import ModelInfo
 from newsearch.indexer.errors import (
     IndexFormatError,
     IndexNotFoundError,

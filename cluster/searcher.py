@@ -1,0 +1,46 @@
+"""``Searcher`` over a cluster directory: the same API and the same JSON as over one index."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from newsearch.indexer.embedder import Embedder
+from newsearch.indexer.stores import Generation
+from newsearch.search.searcher import SearchConfig, Searcher
+
+from .generation import ShardedGeneration
+from .manifest import ClusterManifest, is_cluster
+
+
+class ClusterSearcher(Searcher):
+    """Searches every shard of a cluster built by ``build_cluster`` (in this process).
+
+    The generation is the shards' published ones when the searcher opens; ``refresh`` is a
+    no-op (open a new searcher after a rebuild).
+    """
+
+    def __init__(
+        self,
+        cluster_dir: str | os.PathLike[str],
+        model_path: str | os.PathLike[str] | None = None,
+        config: SearchConfig | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.manifest = ClusterManifest.load(cluster_dir)
+        super().__init__(cluster_dir, model_path, config, embedder)
+
+    def _open_generation(self) -> Generation:
+        return ShardedGeneration(Path(self.layout.root), self.manifest, self.config.keyword)
+
+    def refresh(self) -> bool:
+        return False
+
+
+def open_searcher(
+    index_dir: str | os.PathLike[str], model_path: str | os.PathLike[str] | None = None
+) -> Searcher:
+    """A ``ClusterSearcher`` for a cluster directory, else a ``Searcher`` for an index."""
+    if is_cluster(index_dir):
+        return ClusterSearcher(index_dir, model_path=model_path)
+    return Searcher(index_dir, model_path=model_path)

@@ -119,3 +119,18 @@ def test_open_searcher_picks_the_backend_and_manifest_is_json(one_and_two) -> No
     raw = json.loads((two / "cluster.json").read_text())
     assert raw["partition"].startswith("components of story-candidate pairs")
     assert "dfs_query_then_fetch" in raw["global_stats"]
+
+
+def test_a_missing_shard_is_a_clear_error_naming_it(one_and_two, tmp_path) -> None:
+    """Never a partial answer presented as complete: a cluster with a shard gone does not
+    open, and the error names the shard."""
+    import shutil
+
+    from newsearch.errors import NewsearchError
+
+    _, two, _ = one_and_two
+    broken = tmp_path / "broken"
+    shutil.copytree(two, broken)
+    shutil.rmtree(broken / "shards" / "shard-001")
+    with pytest.raises(NewsearchError, match="shard-001"):
+        ClusterSearcher(broken)

@@ -8,6 +8,9 @@
 * vectors: each shard's best ``limit`` paragraphs, merged: the global best ``limit``.
 * documents: ids are global (``partition.first_pids``), so a row is wherever a shard has it;
   a story lies in one shard, so its members come whole from that shard.
+
+The shards answer through a ``Fanout``: ``LocalShards`` (in this process, one after the
+other) or ``RayShards`` (one Ray actor per shard, called at once; ``actors.py``).
 """
 
 from __future__ import annotations
@@ -16,18 +19,47 @@ import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from newsearch.indexer.bm25 import CorpusStats
 from newsearch.indexer.docstore import StoredArticle, StoredParagraph
-from newsearch.indexer.keyword import KeywordConfig, KeywordIndex
-from newsearch.indexer.layout import IndexLayout, IndexMeta
-from newsearch.indexer.stores import LocalGeneration
+from newsearch.indexer.keyword import KeywordConfig
+from newsearch.indexer.layout import IndexMeta
 
 from .manifest import ClusterManifest
+from .shard import ShardServer
 
 Ranked = list[tuple[int, float]]
+
+
+class Fanout(Protocol):
+    """Call one ``ShardServer`` method on every shard; results in shard order."""
+
+    def call(self, method: str, *args: Any) -> list[Any]: ...
+
+    def close(self) -> None: ...
+
+
+class LocalShards:
+    """Every shard opened in this process (each holds its reader lease)."""
+
+    def __init__(self, dirs: list[Path], keyword_config: KeywordConfig | None = None) -> None:
+        self.servers: list[ShardServer] = []
+        try:
+            for d in dirs:
+                self.servers.append(ShardServer(d, keyword_config))
+        except BaseException:
+            self.close()
+            raise
+
+    def call(self, method: str, *args: Any) -> list[Any]:
+        return [getattr(s, method)(*args) for s in self.servers]
+
+    def close(self) -> None:
+        for s in self.servers:
+            s.close()
 
 
 def merge_ranked(lists: Iterable[Ranked], limit: int) -> Ranked:
@@ -36,50 +68,48 @@ def merge_ranked(lists: Iterable[Ranked], limit: int) -> Ranked:
 
 
 class ShardedKeyword:
-    def __init__(self, shards: list[KeywordIndex]) -> None:
+    def __init__(self, shards: Fanout) -> None:
         self.shards = shards
 
     def stats(self, text: str) -> CorpusStats:
-        return CorpusStats.combine(k.stats(text) for k in self.shards)
+        return CorpusStats.combine(self.shards.call("stats", text))
 
     def search(self, text: str, limit: int) -> Ranked:
         if limit <= 0:
             return []
         stats = self.stats(text)
-        return merge_ranked((k.search(text, limit, stats) for k in self.shards), limit)
+        return merge_ranked(self.shards.call("keyword", text, limit, stats), limit)
 
     def ceiling(self, text: str) -> float:
-        return self.shards[0].ceiling(text, self.stats(text))
+        # The ceiling depends on the statistics and the query alone: any shard computes it.
+        return self.shards.call("ceiling", text, self.stats(text))[0]
 
     def close(self) -> None:
-        for k in self.shards:
-            k.close()
+        pass
 
 
 class ShardedVectors:
-    def __init__(self, shards: list[LocalGeneration]) -> None:
+    def __init__(self, shards: Fanout) -> None:
         self.shards = shards
 
     def ranked(self, query: np.ndarray, limit: int) -> Ranked:
-        return merge_ranked((g.vectors.ranked(query, limit) for g in self.shards), limit)
+        return merge_ranked(self.shards.call("ranked", query, limit), limit)
 
 
 class ShardedDocuments:
-    def __init__(self, shards: list[LocalGeneration]) -> None:
+    def __init__(self, shards: Fanout) -> None:
         self.shards = shards
 
     def paragraphs(self, pids: Iterable[int]) -> Mapping[int, StoredParagraph]:
-        ids = list(pids)
         out: dict[int, StoredParagraph] = {}
-        for g in self.shards:
-            out.update(g.docstore.paragraphs(ids))
+        for part in self.shards.call("paragraphs", list(pids)):
+            out.update(part)
         return out
 
     def articles(self, ids: Iterable[str]) -> Mapping[str, StoredArticle]:
-        keys = list(ids)
         out: dict[str, StoredArticle] = {}
-        for g in self.shards:
-            out.update(g.docstore.articles(keys))
+        for part in self.shards.call("articles", list(ids)):
+            out.update(part)
         return out
 
     def story_members(
@@ -87,43 +117,45 @@ class ShardedDocuments:
     ) -> Mapping[str, list[StoredArticle]]:
         keys = list(story_ids)
         out: dict[str, list[StoredArticle]] = {s: [] for s in keys}
-        for g in self.shards:
-            for story, members in g.docstore.story_members(keys, limit).items():
+        for part in self.shards.call("story_members", keys, limit):
+            for story, members in part.items():
                 out[story] = out.get(story, []) + members
         return out
 
     def story_sizes(self, story_ids: Iterable[str]) -> Mapping[str, int]:
         keys = list(story_ids)
         out = dict.fromkeys(keys, 0)
-        for g in self.shards:
-            for story, n in g.docstore.story_sizes(keys).items():
+        for part in self.shards.call("story_sizes", keys):
+            for story, n in part.items():
                 out[story] = out.get(story, 0) + n
         return out
 
 
 class ShardedGeneration:
-    """Every shard's published generation, opened together (each holds its reader lease)."""
+    """All shards as one generation; ``shards`` defaults to opening them in this process."""
 
     def __init__(
-        self, root: Path, manifest: ClusterManifest, keyword_config: KeywordConfig | None = None
+        self,
+        root: Path,
+        manifest: ClusterManifest,
+        keyword_config: KeywordConfig | None = None,
+        shards: Fanout | None = None,
     ) -> None:
         self.generation = root
-        self.shards: list[LocalGeneration] = []
+        self.shards: Fanout = shards or LocalShards(manifest.shard_dirs(root), keyword_config)
         try:
-            for d in manifest.shard_dirs(root):
-                self.shards.append(LocalGeneration(IndexLayout(d), keyword_config))
+            metas: list[IndexMeta] = self.shards.call("meta")
         except BaseException:
-            self.close()
+            self.shards.close()
             raise
-        first = self.shards[0].meta
         self.meta: IndexMeta = replace(
-            first,
-            articles=sum(g.meta.articles for g in self.shards),
-            paragraphs=sum(g.meta.paragraphs for g in self.shards),
-            vectors=sum(g.meta.vectors for g in self.shards),
+            metas[0],
+            articles=sum(m.articles for m in metas),
+            paragraphs=sum(m.paragraphs for m in metas),
+            vectors=sum(m.vectors for m in metas),
             sources=list(manifest.sources),
         )
-        self._keyword = ShardedKeyword([g.keyword for g in self.shards])
+        self._keyword = ShardedKeyword(self.shards)
         self._vectors = ShardedVectors(self.shards)
         self._docstore = ShardedDocuments(self.shards)
 
@@ -140,5 +172,4 @@ class ShardedGeneration:
         return self._docstore
 
     def close(self) -> None:
-        for g in self.shards:
-            g.close()
+        self.shards.close()

@@ -88,6 +88,8 @@ class LocalRayCluster:
     procs: list[subprocess.Popen] = field(default_factory=list)
     #: The process that holds the private network namespace open.
     holder: subprocess.Popen | None = None
+    #: Session ids of everything started (kept after ``stop``, to check nothing outlived it).
+    sessions: list[int] = field(default_factory=list)
 
     @property
     def prefix(self) -> list[str]:
@@ -116,6 +118,7 @@ class LocalRayCluster:
             ["unshare", "--net", "sh", "-c", "ip link set lo up && exec sleep 86400"],
             start_new_session=True,
         )
+        self.sessions.append(self.holder.pid)
         deadline = time.monotonic() + 10
         while not self._loopback_up():
             if self.holder.poll() is not None or time.monotonic() > deadline:
@@ -177,6 +180,7 @@ class LocalRayCluster:
                 cwd=self.temp_dir,
             )
         )
+        self.sessions.append(self.procs[-1].pid)
 
     def _wait_for_nodes(self, n: int) -> None:
         """Until the GCS lists ``n`` live nodes (asked by a short-lived driver process)."""
@@ -207,9 +211,9 @@ class LocalRayCluster:
         )
 
     def pids(self) -> list[int]:
-        """Every live process of the sessions this cluster started (the holder's included)."""
-        roots = [*self.procs, *([self.holder] if self.holder else [])]
-        return sorted({pid for p in roots for pid in session_pids(p.pid)})
+        """Every live process of the sessions this cluster started (the holder's included),
+        before or after ``stop``."""
+        return sorted({pid for sid in self.sessions for pid in session_pids(sid)})
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL, to every process of the two sessions; then the folders."""

@@ -33,6 +33,33 @@ with connected(sys.argv[1]) as r:
     print(json.dumps({"nodes": alive, "ran": r.get([where.remote() for _ in range(2)])}))
 """
 
+ACTORS_SCRIPT = """
+import json, sys
+import ray
+from newsearch.cluster.actors import ShardUnavailable
+from newsearch.cluster.searcher import ClusterSearcher
+from newsearch.search import Searcher
+
+one, cluster, address = sys.argv[1:4]
+queries = json.loads(sys.argv[4])
+out = {"differ": []}
+with Searcher(one) as a, ClusterSearcher(cluster, ray_address=address) as b:
+    out["nodes"] = sorted({n["NodeID"] for n in ray.nodes() if n["Alive"]})
+    for q in queries:
+        for mode in ("bm25", "dense", "hybrid"):
+            pa, pb = a.search(q, k=10, mode=mode).to_dict(), b.search(q, k=10, mode=mode).to_dict()
+            pa.pop("took_ms"), pb.pop("took_ms")
+            if pa != pb:
+                out["differ"].append([q, mode])
+    ray.kill(b._state.shards.actors[1])
+    try:
+        b.search(queries[0], k=10)
+        out["after_kill"] = "answered"
+    except ShardUnavailable as exc:
+        out["after_kill"] = str(exc)
+print(json.dumps(out))
+"""
+
 
 def test_tasks_run_on_both_nodes_and_nothing_listens_outside(ray_cluster) -> None:
     got = ray_cluster.run([sys.executable, "-c", NODES_SCRIPT, ray_cluster.address], timeout=300)
@@ -98,6 +125,18 @@ def test_cli_builds_shards_on_the_cluster_that_search_as_one_index(ray_cluster, 
     page = json.loads(got.stdout)
     page.pop("took_ms"), expected.pop("took_ms")
     assert page == expected
+
+    # Served by one Ray actor per shard: the same pages; a dead shard is an error naming it.
+    script = [sys.executable, "-c", ACTORS_SCRIPT, one, cluster_dir, ray_cluster.address]
+    got = ray_cluster.run(
+        [*script, json.dumps(queries)],
+        timeout=600,
+        cwd=REPO,
+    )
+    assert got.returncode == 0, got.stderr[-3000:]
+    served = json.loads(got.stdout.strip().splitlines()[-1])
+    assert served["differ"] == []
+    assert served["after_kill"] == "shard shard-001 is not answering (its actor died)"
 
 
 BBC = REPO.parent / "shared" / "data" / "bbc"

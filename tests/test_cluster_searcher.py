@@ -101,8 +101,8 @@ def test_stats_are_global_so_a_shard_alone_scores_differently(one_and_two) -> No
         q = "harbour rail strike"
         full = dict(a.keyword_search(q, 1000))
         alone: dict[int, float] = {}
-        for shard in b._state.shards:  # each on its own statistics
-            alone.update(shard.keyword.search(q, 1000))
+        for part in b._state.shards.call("keyword_local", q, 1000):  # own statistics each
+            alone.update(part)
         common = full.keys() & alone.keys()
         assert common and any(abs(full[p] - alone[p]) > 1e-9 for p in common)
         merged = dict(b.keyword_search(q, 50))

@@ -41,7 +41,9 @@ def connected(address: str) -> Iterator[Any]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     kwargs: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False}
     if address == "auto":
-        kwargs.update(include_dashboard=False)
+        # "local": always a new instance (a bare ray.init() would join any cluster that
+        # `ray start` left on this machine, someone else's included).
+        kwargs.update(address="local", include_dashboard=False)
     else:
         kwargs["address"] = address
         host = address.rsplit(":", 1)[0]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -113,6 +114,13 @@ class LocalRayCluster:
         # Ray's unix socket paths must stay short (108 bytes): its own short folder in /tmp.
         self.temp_dir = Path(tempfile.mkdtemp(prefix="nsray-", dir="/tmp"))
         self.log_dir = Path(tempfile.mkdtemp(prefix="nsray-logs-"))
+        # Token authentication with a token of its own: every process of this cluster and
+        # every driver the tests start read it from here, never from ~/.ray/auth_token
+        # (which Ray 2.60 creates for a new local instance and then enforces on later ones).
+        token = self.temp_dir / "auth_token"
+        token.write_text(secrets.token_hex(32))
+        token.chmod(0o600)
+        self.env_extra.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token))
         # unshare execs the shell in the new namespace: the holder's pid names it.
         self.holder = subprocess.Popen(
             ["unshare", "--net", "sh", "-c", "ip link set lo up && exec sleep 86400"],

@@ -139,6 +139,23 @@ def test_cli_builds_shards_on_the_cluster_that_search_as_one_index(ray_cluster, 
     assert served["after_kill"] == "shard shard-001 is not answering (its actor died)"
 
 
+def test_ray_auto_starts_its_own_local_instance(ray_cluster, tmp_path) -> None:
+    """--ray auto: a new local Ray instance in the CLI process (inside the test namespace,
+    so it listens nowhere outside), never the cluster already running there."""
+    out = tmp_path / "auto"
+    args = ["index", DEMO / "sport", "--index-dir", out, "--ray", "auto", "--shards", "2"]
+    got = ray_cluster.run(
+        [sys.executable, "-m", "newsearch.cli.main", *args, "--json"], timeout=600, cwd=REPO
+    )
+    assert got.returncode == 0, got.stderr[-3000:]
+    report = json.loads(got.stdout)
+    assert report["ray"] == "auto" and report["articles"] == 4
+    nodes = {s["node"] for s in report["shards"]}
+    assert len(nodes) == 1  # one local node, not the two of the running cluster
+    with ClusterSearcher(out) as s:
+        assert s.search("cup final", k=1).hits[0].article_id.endswith("win-cup-final.txt")
+
+
 BBC = REPO.parent / "shared" / "data" / "bbc"
 #: An embedding cache of the BBC corpus the lead's builds leave (optional: a cold build
 #: embeds ~11k texts, ~10 min of CPU, twice).

@@ -3,7 +3,8 @@
 Story clustering (``indexer/stories.py``) links two articles only when they share at least
 ``rewrite_min_jaccard`` of their words (copies share ``copy_jaccard``, more), among the pairs
 its MinHash LSH hands out. The connected components of *those* candidate pairs, before any
-vector is compared, are therefore unions of whole stories: a story never spans two of them.
+vector or fact is compared, are therefore unions of whole stories: a story never spans two of
+them (stories are formed within the components of the links, ``stories.stories_from_links``).
 The partition puts each component, whole, in the shard a hash of its smallest article id
 names. It needs words only (no embedding on the driver), and each shard's own clustering then
 finds exactly the stories one index over the whole corpus finds: the LSH candidates of a
@@ -57,18 +58,15 @@ def story_components(
             x = parent[x]
         return x
 
-    # As assign_stories does: articles with the very same words join the first of them.
-    first: dict[frozenset[str], int] = {}
-    distinct: list[int] = []
-    for i, words in enumerate(shingles):
-        j = first.setdefault(frozenset(words), i) if words else i
-        if j == i:
-            distinct.append(i)
-        else:
-            parent[find(i)] = find(j)
+    # As assign_stories does: articles with the very same words are one node.
+    reps = stories.identical_reps([a.id for a in articles], shingles)
+    for i, r in enumerate(reps):
+        parent[find(i)] = find(r)
+    distinct = [i for i, r in enumerate(reps) if r == i]
     subset = [shingles[i] for i in distinct]
+    sig = stories.signatures(shingles, config.num_perm)
     try:
-        local = stories.candidate_pairs(subset, config)
+        local = stories.candidate_pairs(subset, config, sig=sig[distinct])
     except stories._TooDense:  # clustering will fall back to fewer pairs: a coarser cut
         local = _all_pairs_in_one(len(subset))
     jac = stories.pair_jaccard(subset, local)

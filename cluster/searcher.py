@@ -6,7 +6,7 @@ import contextlib
 import os
 from pathlib import Path
 
-from newsearch.indexer.embedder import Embedder
+from newsearch.indexer.encoders import Encoder
 from newsearch.indexer.stores import Generation
 from newsearch.search.searcher import SearchConfig, Searcher
 
@@ -27,7 +27,7 @@ class ClusterSearcher(Searcher):
         cluster_dir: str | os.PathLike[str],
         model_path: str | os.PathLike[str] | None = None,
         config: SearchConfig | None = None,
-        embedder: Embedder | None = None,
+        embedder: Encoder | None = None,
         ray_address: str | None = None,
     ) -> None:
         self.manifest = ClusterManifest.load(cluster_dir)

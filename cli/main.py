@@ -123,22 +123,53 @@ def index(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Build from scratch instead of applying changes.")
     ] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Build shards as Ray tasks on this cluster (head host:port; 'auto': a local "
+            "Ray instance). Writes a cluster directory (needs the [cluster] extra).",
+        ),
+    ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            "--shards", help="Shard indexes to build (a cluster directory; default 2 with --ray)."
+        ),
+    ] = None,
+    seed_cache: Annotated[
+        Path | None,
+        typer.Option("--seed-cache", help="Cluster builds: an embeddings.sqlite to start from."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Build the index over article files and folders (.txt articles, JSONL, BEIR corpus.jsonl).
 
-    On an existing index only what changed since the last run is read and applied."""
+    On an existing index only what changed since the last run is read and applied. With
+    --ray or --shards: a full build of N shard indexes (every story in one shard) into a
+    cluster directory that `query` searches as one index."""
     with user_errors():
         from newsearch.indexer import BuildOptions
         from newsearch.indexer.update import update_index
 
-        paths = _paths_or_sources(paths, index_dir)
         options = BuildOptions(
             model_path=str(model) if model else None,
             embed_headline=headline,
             device=device,
             int8=int8,
         )
+        if ray is not None or shards is not None:
+            from newsearch.cluster.build import build_cluster
+            from newsearch.indexer.errors import QueryError
+
+            if not paths:
+                raise QueryError("a cluster build needs the article PATHs")
+            cluster = build_cluster(
+                paths, index_dir, shards or 2, options, ray_address=ray, seed_cache=seed_cache
+            )
+            render.print_cluster_build(cluster, as_json)
+            return
+        paths = _paths_or_sources(paths, index_dir)
         bars = BarProgress(enabled=not quiet and not as_json)
         try:
             report = update_index(
@@ -252,7 +283,14 @@ def query(
             )
         filters = Filter.make(source=source, category=category, since=since, until=until)
         chosen = Fusion.with_overrides(fusion, alpha, rrf_k, norm, tau)
-        with Searcher(index_dir, model_path=model) as searcher:
+        from newsearch.cluster.manifest import is_cluster
+
+        opener: type[Searcher] = Searcher
+        if is_cluster(index_dir):  # shards built by `index --shards/--ray`: one index to us
+            from newsearch.cluster.searcher import ClusterSearcher
+
+            opener = ClusterSearcher
+        with opener(index_dir, model_path=model) as searcher:
             results = searcher.search(
                 text, k=k, mode=mode, filters=filters, collapse=collapse, fusion=chosen
             )

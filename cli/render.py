@@ -115,6 +115,27 @@ def print_update(report: Any, index_dir: Any, as_json: bool = False) -> None:
     )
 
 
+def print_cluster_build(report: Any, as_json: bool = False) -> None:
+    """A cluster build: one line per shard (where it ran), then the totals."""
+    for kind, items in (("skipped", report.skipped), ("warning", report.warnings)):
+        for item in items[:MAX_LISTED]:
+            err.print(f"[yellow]{kind}[/] {escape(str(item))}")
+    if as_json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False), flush=True)
+        return
+    for s in report.shards:
+        where = f" on node {s.node[:12]}" if s.node else ""
+        out.print(
+            f"shard {s.shard}: {s.articles} articles ({s.stories} stories), {s.paragraphs} "
+            f"paragraphs, {s.embedded} embedded, {s.reused} reused, {s.seconds:.1f}s{where}"
+        )
+    out.print(
+        f"indexed [bold]{report.articles}[/] articles, {report.paragraphs} paragraphs in "
+        f"{len(report.shards)} shards in {report.seconds:.1f}s"
+        f"{f' (Ray {escape(report.ray)})' if report.ray else ''} → {escape(report.cluster_dir)}"
+    )
+
+
 def _reasons_text(reasons: dict[str, int]) -> str:
     if not reasons:
         return ""

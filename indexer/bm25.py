@@ -19,7 +19,9 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import numpy as np
@@ -39,6 +41,37 @@ PID_COLUMN = "pidc"
 CACHE_POSTINGS = 4_000_000
 
 Postings = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class CorpusStats:
+    """The collection statistics BM25 scores against: documents (deleted ones counted, as
+    Whoosh counts them), each (field, term)'s document frequency, each field's total length.
+
+    One index computes them from its own postings. Shards of one corpus add theirs up
+    (:meth:`combine`) and score with the sum, so N shards rank exactly as one index over the
+    same paragraphs (what Elasticsearch's dfs_query_then_fetch does).
+    """
+
+    n: int
+    df: Mapping[tuple[str, str], int] = dataclass_field(default_factory=dict)
+    field_length: Mapping[str, float] = dataclass_field(default_factory=dict)
+
+    def avgfl(self, fieldname: str) -> float:
+        """Whoosh's average field length: the total over every document, deleted included."""
+        return (self.field_length.get(fieldname, 0) / (self.n or 1)) or 1.0
+
+    @staticmethod
+    def combine(parts: Iterable[CorpusStats]) -> CorpusStats:
+        parts = list(parts)
+        df: dict[tuple[str, str], int] = {}
+        lengths: dict[str, float] = {}
+        for p in parts:
+            for key, value in p.df.items():
+                df[key] = df.get(key, 0) + value
+            for key, value in p.field_length.items():
+                lengths[key] = lengths.get(key, 0) + value
+        return CorpusStats(sum(p.n for p in parts), df, lengths)
 
 
 class BM25Arrays:
@@ -117,13 +150,17 @@ class BM25Arrays:
         b: float,
         limit: int,
         extra: dict[int, float] | None = None,
+        stats: CorpusStats | None = None,
     ) -> list[tuple[int, float]]:
         """(paragraph id, score) of the ``limit`` best documents matching any of ``terms``
         in any field of ``weights`` (field -> clause boost), best first; ties go to the
         earlier document, as in Whoosh's collector. ``extra`` adds scores of other clauses
-        (document number -> score), e.g. phrase matches scored by Whoosh."""
+        (document number -> score), e.g. phrase matches scored by Whoosh. ``stats``: score
+        against these collection statistics (a whole sharded corpus's) instead of this
+        index's own."""
         if limit <= 0 or not terms or self.n == 0:
             return []
+        n = stats.n if stats is not None else self.n
         scores = np.zeros(self.n)
         matched = np.zeros(self.n, dtype=bool)
         for term in terms:
@@ -133,9 +170,14 @@ class BM25Arrays:
                 docs, tf = self.postings(reader, field, term)
                 if not len(docs):
                     continue
-                idf = whoosh_idf(self.n, reader.doc_frequency(field, term))
+                if stats is None:
+                    idf = whoosh_idf(n, reader.doc_frequency(field, term))
+                    avgfl = self.avgfl[field]
+                else:
+                    idf = whoosh_idf(n, stats.df.get((field, term), 0))
+                    avgfl = stats.avgfl(field)
                 fl = self.lengths[field][docs]
-                norm = k1 * ((1 - b) + b * fl / self.avgfl[field])
+                norm = k1 * ((1 - b) + b * fl / avgfl)
                 scores[docs] += boost * (idf * ((tf * (k1 + 1)) / (tf + norm)))
                 matched[docs] = True
         if extra:

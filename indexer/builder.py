@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from . import keyword, manifest, story_state, vectors
 from .cache import EmbeddingCache
-from .corpus import Article, read_articles
+from .corpus import Article, ReadReport, read_articles
 from .docstore import DocstoreWriter
 from .embedding import capped_warning, embed_texts, window_texts
 from .encoders import document_encoder, export_query_encoder
@@ -65,10 +65,16 @@ def build_index(
     wait: float = 0.0,
     embedder: Encoder | None = None,
     lock_held: bool = False,
+    *,
+    read: ReadReport | None = None,
+    first_pids: Mapping[str, int] | None = None,
 ) -> BuildReport:
     """Read ``paths`` and publish a new generation of the index in ``index_dir``.
 
     ``lock_held``: the caller already holds the writer lock (``update_index`` does).
+    ``read``: the articles, already read from ``paths`` (a shard of a cluster build gets its
+    part of one read of the corpus); ``first_pids``: article id -> its first paragraph id
+    (a shard numbers paragraphs as one index over the whole corpus would).
     """
     options = options or BuildOptions()
     progress = progress or NoProgress()
@@ -94,7 +100,7 @@ def build_index(
     ):
         layout.cleanup()
         scanned_ns = time.time_ns()
-        read = read_articles(paths)
+        read = read if read is not None else read_articles(paths)
         if not read.articles:
             reasons = "; ".join(str(s) for s in read.skipped[:3])
             raise EmptyCorpusError(
@@ -103,7 +109,7 @@ def build_index(
                 + (f" ({reasons})" if reasons else "")
             )
         gen = layout.new_generation()
-        pids, rows = _write_docstore(gen / DOCSTORE_FILE, read.articles)
+        pids, rows = _write_docstore(gen / DOCSTORE_FILE, read.articles, first_pids)
 
         progress.start("keyword index", len(rows))
         keyword.write_index(
@@ -188,13 +194,16 @@ def _export_query_encoder(model: ModelInfo) -> str | None:
     return None
 
 
-def _write_docstore(path: Path, articles: list[Article]) -> tuple[list[int], list]:
+def _write_docstore(
+    path: Path, articles: list[Article], first_pids: Mapping[str, int] | None = None
+) -> tuple[list[int], list]:
     writer = DocstoreWriter(path)
     pids: list[int] = []
     rows: list[tuple[Article, int]] = []
     try:
         for article in articles:
-            pids.extend(writer.add_article(article))
+            first = first_pids[article.id] if first_pids is not None else None
+            pids.extend(writer.add_article(article, first))
             rows.extend((article, i) for i in range(len(article.paragraphs)))
     finally:
         writer.close()

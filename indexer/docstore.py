@@ -76,8 +76,11 @@ class DocstoreWriter:
         self._conn = sqlite3.connect(str(path))
         self._conn.executescript(SCHEMA)
 
-    def add_article(self, article: Article) -> list[int]:
-        """Store an article and its paragraphs; returns the new paragraph ids in order."""
+    def add_article(self, article: Article, first_pid: int | None = None) -> list[int]:
+        """Store an article and its paragraphs; returns the new paragraph ids in order.
+
+        ``first_pid``: number the paragraphs from it (a shard of a cluster keeps the ids the
+        whole corpus would give them in one index) instead of the next free id."""
         c = self._conn
         c.execute(
             "INSERT INTO articles (id, title, source_path, date, source, url, category, "
@@ -95,11 +98,18 @@ class DocstoreWriter:
             ),
         )
         pids = []
-        for p in article.paragraphs:
-            cur = c.execute(
-                "INSERT INTO paragraphs (article_id, position, context, text) VALUES (?,?,?,?)",
-                (article.id, p.position, p.context, p.text),
-            )
+        for i, p in enumerate(article.paragraphs):
+            if first_pid is None:
+                cur = c.execute(
+                    "INSERT INTO paragraphs (article_id, position, context, text) VALUES (?,?,?,?)",
+                    (article.id, p.position, p.context, p.text),
+                )
+            else:
+                cur = c.execute(
+                    "INSERT INTO paragraphs (pid, article_id, position, context, text) "
+                    "VALUES (?,?,?,?,?)",
+                    (first_pid + i, article.id, p.position, p.context, p.text),
+                )
             pids.append(int(cur.lastrowid))
         return pids
 

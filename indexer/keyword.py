@@ -21,8 +21,9 @@ from whoosh import index as whoosh_index
 from whoosh import query as Q
 from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import COLUMN, ID, TEXT, Schema
+from whoosh.searching import Searcher as WhooshSearcher
 
-from .bm25 import PID_COLUMN, BM25Arrays, whoosh_idf
+from .bm25 import PID_COLUMN, BM25Arrays, CorpusStats, whoosh_idf
 from .corpus import Article
 from .errors import DamagedStoreError
 
@@ -157,12 +158,26 @@ class KeywordIndex:
         """The query's distinct indexable words (analysed: lower-cased, stemmed, no stopwords)."""
         return list(dict.fromkeys(self._terms("text", text.replace('"', " "))))
 
-    def search(self, text: str, limit: int) -> list[tuple[int, float]]:
+    def stats(self, text: str) -> CorpusStats:
+        """This index's statistics for the words of ``text``: what a sharded corpus adds up
+        over its shards before any of them scores (``CorpusStats.combine``)."""
+        reader = self._searcher().reader()
+        fields = ("text", "title")
+        return CorpusStats(
+            n=reader.doc_count_all(),
+            df={(f, t): reader.doc_frequency(f, t) for t in self.query_terms(text) for f in fields},
+            field_length={f: reader.field_length(f) for f in fields},
+        )
+
+    def search(
+        self, text: str, limit: int, stats: CorpusStats | None = None
+    ) -> list[tuple[int, float]]:
         """(paragraph id, BM25F score) best first; empty when no query word is indexable.
 
         Words are scored by the numpy scorer; quoted phrases, which need positions, by
         Whoosh's phrase matchers alone (an AND of a few terms, cheap), their scores added as
-        Whoosh's OR would add them.
+        Whoosh's OR would add them. ``stats``: the whole corpus's statistics when this index
+        is one shard of it (words and phrases then score as in one index over the corpus).
         """
         if limit <= 0:
             return []
@@ -175,15 +190,19 @@ class KeywordIndex:
             extra: dict[int, float] = {}
             phrases = self.phrase_clauses(text)
             if phrases:
-                for hit in self._searcher().search(Q.Or(phrases), limit=None):
+                searcher = self._searcher()
+                if stats is not None:  # Whoosh's phrase scoring, with the corpus's statistics
+                    weighting = CorpusBM25F(stats, B=self.config.b, K1=self.config.k1)
+                    searcher = WhooshSearcher(reader, weighting=weighting, closereader=False)
+                for hit in searcher.search(Q.Or(phrases), limit=None):
                     extra[hit.docnum] = float(hit.score)
             return self._bm25(reader).search(
-                reader, terms, weights, self.config.k1, self.config.b, limit, extra
+                reader, terms, weights, self.config.k1, self.config.b, limit, extra, stats
             )
         except Exception as exc:  # damaged postings or columns: zlib, pickle, struct, EOF …
             raise _damaged(self._directory, exc) from exc
 
-    def ceiling(self, text: str) -> float:
+    def ceiling(self, text: str, stats: CorpusStats | None = None) -> float:
         """The highest BM25F score a paragraph could get for ``text``: each indexable query word
         at saturation, ``idf * (k1 + 1)``, in the body and (times its boost) in the headline.
 
@@ -193,11 +212,14 @@ class KeywordIndex:
         so a phrase match can exceed the ceiling (coverage is capped at 1 where it is used).
         """
         reader = self._searcher().reader()
-        n = reader.doc_count_all()
+        n = reader.doc_count_all() if stats is None else stats.n
         total = 0.0
         for term in self.query_terms(text):
             for field, boost in (("text", 1.0), ("title", self.config.title_boost)):
-                df = reader.doc_frequency(field, term)
+                if stats is None:
+                    df = reader.doc_frequency(field, term)
+                else:
+                    df = stats.df.get((field, term), 0)
                 if df and boost > 0:
                     total += boost * whoosh_idf(n, df) * (self.config.k1 + 1)
         return total
@@ -225,6 +247,25 @@ class KeywordIndex:
         if s is not None:
             s.close()
             self._local.searcher = None
+
+
+class CorpusBM25F(scoring.BM25F):
+    """Whoosh's BM25F with idf and average field lengths taken from ``CorpusStats`` (a
+    sharded corpus's sums) instead of the index searched: for phrase clauses on a shard."""
+
+    def __init__(self, stats: CorpusStats, B: float, K1: float) -> None:
+        super().__init__(B=B, K1=K1)
+        self.stats = stats
+
+    def idf(self, searcher, fieldname: str, text: str | bytes) -> float:
+        term = text.decode("utf-8") if isinstance(text, bytes) else text
+        return whoosh_idf(self.stats.n, self.stats.df.get((fieldname, term), 0))
+
+    def scorer(self, searcher, fieldname: str, text: str | bytes, qf: int = 1):
+        scorer = super().scorer(searcher, fieldname, text, qf=qf)
+        if isinstance(scorer, scoring.BM25FScorer):
+            scorer.avgfl = self.stats.avgfl(fieldname)
+        return scorer
 
 
 def _damaged(directory: Path, exc: Exception) -> DamagedStoreError:

@@ -6,6 +6,9 @@ The public face for applications that embed the engine::
     from newsearch import index_status
     from newsearch.errors import NewsearchError
 
+A corpus built as shards (``build_cluster``, on Ray with the ``[cluster]`` extra) is searched
+with ``ClusterSearcher``: the same API and the same results as ``Searcher`` over one index.
+
 Names load on first use (PEP 562): importing ``newsearch`` costs nothing, and an app that only
 searches never imports the indexer's writers, Whoosh or FAISS before its first query.
 Layering below this face: ``cli -> search -> indexer``.
@@ -17,6 +20,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from newsearch.cluster.build import ClusterBuildReport, build_cluster
+    from newsearch.cluster.searcher import ClusterSearcher
     from newsearch.indexer.builder import BuildOptions, build_index
     from newsearch.indexer.reports import BuildReport, UpdateReport
     from newsearch.indexer.status import IndexStatus, index_status
@@ -43,6 +48,9 @@ _WHERE = {
     "UpdateReport": "newsearch.indexer.reports",
     "index_status": "newsearch.indexer.status",
     "IndexStatus": "newsearch.indexer.status",
+    "ClusterSearcher": "newsearch.cluster.searcher",
+    "build_cluster": "newsearch.cluster.build",
+    "ClusterBuildReport": "newsearch.cluster.build",
 }
 
 
@@ -63,6 +71,8 @@ __all__ = [
     "ArticleHit",
     "BuildOptions",
     "BuildReport",
+    "ClusterBuildReport",
+    "ClusterSearcher",
     "Filter",
     "Fusion",
     "IndexStatus",
@@ -72,6 +82,7 @@ __all__ = [
     "Searcher",
     "StoryCopy",
     "UpdateReport",
+    "build_cluster",
     "build_index",
     "index_status",
     "update_index",

@@ -69,7 +69,7 @@ class Searcher:
         self.layout = IndexLayout(index_dir)
         self.config = config or SearchConfig()
         self._pinned = threading.local()
-        self._state: Generation = LocalGeneration(self.layout, self.config.keyword)
+        self._state: Generation = self._open_generation()
         self._model_path = model_path
         self._embedder: Encoder | None = embedder
         self._embedder_given = embedder is not None
@@ -78,6 +78,11 @@ class Searcher:
             check_same_model(self.meta.model, embedder.info)
 
     # -- the generation in use -----------------------------------------------------------
+
+    def _open_generation(self) -> Generation:
+        """The stores a query reads: this index directory's published generation. Another
+        backend (a sharded cluster, ``newsearch.cluster``) overrides this one method."""
+        return LocalGeneration(self.layout, self.config.keyword)
 
     def _current_state(self) -> Generation:
         return getattr(self._pinned, "state", None) or self._state
@@ -110,7 +115,7 @@ class Searcher:
         """
         if self.layout.current_name() == self._state.generation.name:
             return False
-        new = LocalGeneration(self.layout, self.config.keyword)
+        new = self._open_generation()
         if self._embedder_given:
             check_same_model(new.meta.model, self._embedder.info)  # type: ignore[union-attr]
         elif _space(new.meta.model) != _space(self._state.meta.model):

@@ -83,3 +83,21 @@ def cli_with_imports(*args: object) -> tuple[subprocess.CompletedProcess, set[st
         if line.startswith("import time:")
     }
     return proc, imported
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator:
+    """A real two-node Ray cluster (tests/ray_cluster.py) for one test module, stopped after
+    it (every process it started, by session id) even when a test or the start fails."""
+    pytest.importorskip("ray", reason="Ray is not installed (the [cluster] extra)")
+    from ray_cluster import LocalRayCluster, namespace_available
+
+    if not namespace_available():
+        pytest.skip("cannot make a private network namespace (unshare --net needs root)")
+    cluster = LocalRayCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+    assert cluster.pids() == [], "processes of the test cluster outlived it"

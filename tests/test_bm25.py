@@ -160,3 +160,25 @@ def test_threads_share_the_arrays_and_agree(index, docs):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_corpus_stats_of_shards_score_as_one_index(tmp_path, docs):
+    """Two Whoosh indexes over halves of the paragraphs, scored with the sum of their
+    statistics (``CorpusStats.combine``), give each paragraph the very score one index over
+    all of them gives, phrases included; scored alone, a half ranks otherwise."""
+    from newsearch.indexer.bm25 import CorpusStats
+
+    write_index(tmp_path / "all", docs)
+    write_index(tmp_path / "a", docs[::2])
+    write_index(tmp_path / "b", docs[1::2])
+    whole, a, b = (KeywordIndex(tmp_path / n) for n in ("all", "a", "b"))
+    queries = [*sample_queries(docs, 40, seed=21), 'ceasefire "security guarantees" allies']
+    differs = 0
+    for q in queries:
+        stats = CorpusStats.combine([a.stats(q), b.stats(q)])
+        assert stats == whole.stats(q)
+        merged = dict(a.search(q, 1000, stats)) | dict(b.search(q, 1000, stats))
+        assert merged == dict(whole.search(q, 1000)), q
+        assert a.ceiling(q, stats) == whole.ceiling(q)
+        differs += dict(a.search(q, 1000)) != {p: merged[p] for p in dict(a.search(q, 1000))}
+    assert differs > len(queries) // 2

@@ -193,3 +193,19 @@ def test_query_fusion_options(cli_index):
         result = run(*args, *bad)
         assert result.exit_code == 2 and "error:" in result.output, bad
         assert "Traceback" not in result.output
+
+
+def test_index_with_shards_builds_a_cluster_that_query_searches_as_one_index(tmp_path):
+    """--shards without --ray: the shard builds run in this process (no Ray needed)."""
+    cluster = tmp_path / "cluster"
+    r = run("index", DEMO, "--index-dir", cluster, "--shards", "2", "--json", "-q")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert len(report["shards"]) == 2 and report["articles"] == 32
+    assert (cluster / "cluster.json").is_file()
+    r = run("query", "harbour rail strike", "--index-dir", cluster, "--json")
+    assert r.exit_code == 0, r.output
+    hits = json.loads(r.stdout)["hits"]
+    assert hits and "harbour-rail-strike" in hits[0]["article_id"]
+    r = run("index", "--index-dir", tmp_path / "other", "--shards", "2")
+    assert r.exit_code != 0 and "needs the article PATHs" in r.output

@@ -12,7 +12,9 @@ def test_every_public_name_resolves_to_its_defining_module():
     for name in newsearch.__all__:
         value = getattr(newsearch, name)
         assert value.__name__ == name
-        assert value.__module__.startswith(("newsearch.search.", "newsearch.indexer."))
+        assert value.__module__.startswith(
+            ("newsearch.search.", "newsearch.indexer.", "newsearch.cluster.")
+        )
     assert sorted(newsearch.__all__) == sorted(newsearch._WHERE)
 
 

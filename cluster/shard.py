@@ -1,0 +1,65 @@
+"""One shard's side of a sharded query: the calls the router fans out, in one class that runs
+in this process or as a Ray actor on the node that holds the shard.
+
+Every method takes and returns plain values (lists, dicts, dataclasses, numpy arrays), so the
+same object serves a local fan-out and a remote one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from newsearch.indexer.bm25 import CorpusStats
+from newsearch.indexer.docstore import StoredArticle, StoredParagraph
+from newsearch.indexer.keyword import KeywordConfig
+from newsearch.indexer.layout import IndexLayout, IndexMeta
+from newsearch.indexer.stores import LocalGeneration
+
+Ranked = list[tuple[int, float]]
+
+
+class ShardServer:
+    def __init__(self, shard_dir: str | Path, keyword_config: KeywordConfig | None = None):
+        self.path = str(shard_dir)
+        self.generation = LocalGeneration(IndexLayout(shard_dir), keyword_config)
+
+    def meta(self) -> IndexMeta:
+        return self.generation.meta
+
+    def stats(self, text: str) -> CorpusStats:
+        return self.generation.keyword.stats(text)
+
+    def keyword(self, text: str, limit: int, stats: CorpusStats) -> Ranked:
+        return self.generation.keyword.search(text, limit, stats)
+
+    def keyword_local(self, text: str, limit: int) -> Ranked:
+        """Scored on this shard's own statistics (tests show that differs)."""
+        return self.generation.keyword.search(text, limit)
+
+    def ceiling(self, text: str, stats: CorpusStats) -> float:
+        return self.generation.keyword.ceiling(text, stats)
+
+    def ranked(self, query: np.ndarray, limit: int) -> Ranked:
+        return self.generation.vectors.ranked(query, limit)
+
+    def paragraphs(self, pids: list[int]) -> dict[int, StoredParagraph]:
+        return dict(self.generation.docstore.paragraphs(pids))
+
+    def articles(self, ids: list[str]) -> dict[str, StoredArticle]:
+        return dict(self.generation.docstore.articles(ids))
+
+    def story_members(
+        self, story_ids: list[str], limit: int | None
+    ) -> dict[str, list[StoredArticle]]:
+        return dict(self.generation.docstore.story_members(story_ids, limit))
+
+    def story_sizes(self, story_ids: list[str]) -> dict[str, int]:
+        return dict(self.generation.docstore.story_sizes(story_ids))
+
+    def ping(self) -> str:
+        return self.path
+
+    def close(self) -> None:
+        self.generation.close()

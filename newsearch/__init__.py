@@ -16,8 +16,9 @@ Layering below this face: ``cli -> search -> indexer``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from newsearch.indexer.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from newsearch.cluster.build import ClusterBuildReport, build_cluster
@@ -54,13 +55,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _WHERE, globals())
 
 
 def __dir__() -> list[str]:

@@ -15,12 +15,13 @@ This module is the factory the builder, updates, watch and the searcher call:
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from .base import PRECISIONS, Encoder, ModelInfo, Progress, longest_first
@@ -71,13 +72,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, {k: f".{v}" for k, v in _WHERE.items()}, globals())
 
 
 def document_encoder(

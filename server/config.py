@@ -26,3 +26,5 @@ class ServerConfig:
     poll: float = 0.2
     keep_generations: int = 4
     search: SearchConfig | None = None
+    #: A cluster directory's shards as Ray actors on this cluster (None: in this process).
+    ray_address: str | None = None

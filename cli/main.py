@@ -420,6 +420,12 @@ def serve(
             "host:port; 'auto': a local Ray instance).",
         ),
     ] = None,
+    replicas: Annotated[
+        int,
+        typer.Option(
+            help="With --ray: actors per shard; a request fails over when one of them dies."
+        ),
+    ] = 1,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the search page at /, following the index
     (or a cluster directory's shards, in this process or as Ray actors)."""
@@ -440,6 +446,7 @@ def serve(
         config = ServerConfig(
             index_dir=str(index_dir),
             ray_address=ray,
+            replicas=replicas,
             model_path=str(model) if model else None,
             watch=[str(p) for p in watch or []],
             timeout=timeout,

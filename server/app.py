@@ -353,6 +353,7 @@ def create_app(
                             for s in manifest.shards
                         ],
                         "ray": config.ray_address,
+                        "replicas": config.replicas if config.ray_address else None,
                     }
         return info
 

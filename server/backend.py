@@ -38,6 +38,7 @@ def open_served(config: ServerConfig, log: Callable[[str], None] | None = None) 
             config.model_path,
             config=config.search,
             ray_address=config.ray_address,
+            replicas=config.replicas,
         )
 
     return StaticIndex(open_cluster, log=log)

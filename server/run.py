@@ -58,6 +58,10 @@ def serve(
             f"--ray serves a cluster directory (--cluster DIR); {config.index_dir} is none "
             "(build one with `newsearch index PATH --shards N`)"
         )
+    if config.replicas != 1 and config.ray_address is None:
+        raise ServeError(f"--replicas needs --ray (got --replicas {config.replicas})")
+    if config.replicas < 1:
+        raise ServeError(f"--replicas must be at least 1, got {config.replicas}")
     if config.watch and cluster:
         raise ServeError(
             "--watch follows one index; a cluster directory is rebuilt with "
@@ -68,7 +72,7 @@ def serve(
     where = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
     what = f"cluster {config.index_dir}" if cluster else str(config.index_dir)
     if config.ray_address is not None:
-        what += f" (shards as Ray actors on {config.ray_address})"
+        what += f" (shards as Ray actors on {config.ray_address}, {config.replicas} per shard)"
     say(f"serving {what} at {where} (API docs at {where}/docs; Ctrl-C to stop)")
     common = {
         "host": host,

@@ -93,6 +93,7 @@ def test_cluster_options_refuse_what_they_cannot_serve(one_and_two) -> None:
         (("--cluster", str(one)), "no cluster at"),
         (("-i", str(one), "--ray", "auto"), "--ray serves a cluster directory"),
         (("--cluster", str(two), "--watch", str(DEMO)), "--watch follows one index"),
+        (("--cluster", str(two), "--replicas", "2"), "--replicas needs --ray"),
     ]
     for args, message in runs:
         got = _serve_fails(*args)
@@ -172,3 +173,77 @@ def test_ray_shards_serve_the_same_json_and_a_dead_one_is_a_503(ray_cluster, one
     assert json.loads(body) == {"error": "shard shard-001 is not answering (its actor died)"}
     assert out["post_after_kill"][0] == 503 and "shard-001" in out["post_after_kill"][1]["error"]
     assert out["healthz"] == [200, {"ok": True}] and out["alive"]
+
+
+#: Two actors per shard; requests run while one replica of shard-001 is killed, then the other.
+REPLICAS_SCRIPT = r"""
+import json, os, signal, sys, threading, time
+sys.path.insert(0, sys.argv[4])
+from urllib.parse import quote
+import psutil
+from serving import Server
+
+two, address, queries = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+out = {}
+server = Server(two, "--cluster", two, "--ray", address, "--replicas", "2", startup=300)
+
+def holders(shard):
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            title = " ".join(p.info["cmdline"] or [])
+            if "ShardServer" in title and any(shard in f.path for f in p.open_files()):
+                found.append(p.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
+
+try:
+    server.wait_for(lambda: (lambda r: r[0] == 200 and r[1]["ready"])(server.get("/status")),
+                    timeout=300, every=0.5)
+    paths = [f"/search?q={quote(q)}&mode={m}" for q in queries for m in ("bm25", "hybrid")]
+    expected = {}
+    for p in paths:
+        s, a = server.get(p)
+        a.pop("took_ms"); expected[p] = a
+    out["holders"] = len(holders("shard-001"))
+    results, stop = [], threading.Event()
+    def load():
+        i = 0
+        while not stop.is_set():
+            p = paths[i % len(paths)]; i += 1
+            s, a = server.get(p)
+            if isinstance(a, dict):
+                a.pop("took_ms", None)
+            results.append(s == 200 and a == expected[p])
+    workers = [threading.Thread(target=load) for _ in range(2)]
+    for w in workers: w.start()
+    time.sleep(1.5)
+    os.kill(holders("shard-001")[0], signal.SIGKILL)
+    time.sleep(3)
+    stop.set()
+    for w in workers: w.join(60)
+    out["requests"], out["good"] = len(results), sum(results)
+    out["left"] = len(holders("shard-001"))
+    for pid in holders("shard-001"):
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(2)
+    out["after_both"] = list(server.get(paths[0]))
+    out["alive"] = server.proc.poll() is None
+finally:
+    server.stop()
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.cluster
+def test_two_replicas_per_shard_lose_no_request_when_one_dies(ray_cluster, one_and_two) -> None:
+    _, two = one_and_two
+    script = [sys.executable, "-c", REPLICAS_SCRIPT, two, ray_cluster.address]
+    got = ray_cluster.run([*script, json.dumps(QUERIES[:2]), REPO / "tests"], timeout=600, cwd=REPO)
+    assert got.returncode == 0, got.stderr[-3000:]
+    out = json.loads(got.stdout.strip().splitlines()[-1])
+    assert out["holders"] == 2 and out["left"] == 1
+    assert out["requests"] > 0 and out["good"] == out["requests"], out
+    status, body = out["after_both"]
+    assert status == 503 and "shard-001" in body["error"] and out["alive"]

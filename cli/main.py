@@ -404,14 +404,49 @@ def serve(
         float, typer.Option(help="--watch: seconds of quiet to wait for before applying.")
     ] = 1.0,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+    cluster: Annotated[
+        Path | None,
+        typer.Option(
+            "--cluster",
+            help="Serve this cluster directory (built by `index --shards/--ray`) as one index "
+            "(instead of --index-dir).",
+        ),
+    ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="With --cluster: open each shard as a Ray actor on this cluster (head "
+            "host:port; 'auto': a local Ray instance).",
+        ),
+    ] = None,
+    replicas: Annotated[
+        int,
+        typer.Option(
+            help="With --ray: actors per shard; a request fails over when one of them dies."
+        ),
+    ] = 1,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs) and the search page at /, following the index."""
+    """Serve the HTTP API (OpenAPI at /docs) and the search page at /, following the index
+    (or a cluster directory's shards, in this process or as Ray actors)."""
     with user_errors():
         from newsearch.server.config import ServerConfig
+        from newsearch.server.run import ServeError
         from newsearch.server.run import serve as run_server
 
+        if cluster is not None:
+            from newsearch.cluster.manifest import is_cluster
+
+            if not is_cluster(cluster):
+                raise ServeError(
+                    f"no cluster at {cluster} (no cluster.json): build one with "
+                    "`newsearch index PATH --index-dir DIR --shards N`"
+                )
+            index_dir = cluster
         config = ServerConfig(
             index_dir=str(index_dir),
+            ray_address=ray,
+            replicas=replicas,
             model_path=str(model) if model else None,
             watch=[str(p) for p in watch or []],
             timeout=timeout,

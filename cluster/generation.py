@@ -112,6 +112,14 @@ class ShardedDocuments:
             out.update(part)
         return out
 
+    def article_paragraphs(self, article_id: str) -> list[StoredParagraph]:
+        """From the one shard that holds the article (every story, so every article, lies in
+        one shard)."""
+        for part in self.shards.call("article_paragraphs", article_id):
+            if part:
+                return part
+        return []
+
     def story_members(
         self, story_ids: Iterable[str], limit: int | None = None
     ) -> Mapping[str, list[StoredArticle]]:

@@ -16,7 +16,8 @@ from .manifest import ClusterManifest, is_cluster
 
 class ClusterSearcher(Searcher):
     """Searches every shard of a cluster built by ``build_cluster``: in this process, or with
-    ``ray_address`` through one Ray actor per shard on the cluster (``actors.py``).
+    ``ray_address`` through ``replicas`` Ray actors per shard on the cluster (``actors.py``;
+    a call fails over to the next replica when one has died).
 
     The generation is the shards' published ones when the searcher opens; ``refresh`` is a
     no-op (open a new searcher after a rebuild).
@@ -29,10 +30,12 @@ class ClusterSearcher(Searcher):
         config: SearchConfig | None = None,
         embedder: Encoder | None = None,
         ray_address: str | None = None,
+        replicas: int = 1,
     ) -> None:
         self.manifest = ClusterManifest.load(cluster_dir)
         self._exit = contextlib.ExitStack()
         self._ray_address = ray_address
+        self._replicas = replicas
         try:
             super().__init__(cluster_dir, model_path, config, embedder)
         except BaseException:
@@ -47,7 +50,9 @@ class ClusterSearcher(Searcher):
             from .runtime import connected
 
             self._exit.enter_context(connected(self._ray_address))
-            shards = RayShards(self.manifest.shard_dirs(root.resolve()), self.config.keyword)
+            shards = RayShards(
+                self.manifest.shard_dirs(root.resolve()), self.config.keyword, self._replicas
+            )
         return ShardedGeneration(root, self.manifest, self.config.keyword, shards)
 
     def close(self) -> None:

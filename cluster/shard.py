@@ -50,6 +50,9 @@ class ShardServer:
     def articles(self, ids: list[str]) -> dict[str, StoredArticle]:
         return dict(self.generation.docstore.articles(ids))
 
+    def article_paragraphs(self, article_id: str) -> list[StoredParagraph]:
+        return list(self.generation.docstore.article_paragraphs(article_id))
+
     def story_members(
         self, story_ids: list[str], limit: int | None
     ) -> dict[str, list[StoredArticle]]:

@@ -305,6 +305,97 @@ class LiveIndex:
         self.close()
 
 
+class StaticIndex:
+    """One searcher that does not follow generations, with ``LiveIndex``'s interface so the
+    server serves it unchanged: a cluster directory (its shards are rebuilt as a whole, then
+    served anew). Opening is retried every ``poll`` seconds until it succeeds, so a server
+    started before its shards (or its Ray cluster) are ready comes up when they are."""
+
+    refused: Refused | None = None
+
+    def __init__(
+        self, open_searcher: Callable[[], Searcher], log: Callable[[str], None] | None = None
+    ) -> None:
+        self._open_searcher = open_searcher
+        self._log = log or (lambda line: None)
+        self._lock = threading.Lock()
+        self._current: _Open | None = None
+        self._problem: str | None = None
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+        self.switched_at: float | None = None
+
+    def refresh(self) -> bool:
+        """Open the searcher if it is not open yet; True if it opened now."""
+        with self._lock:
+            if self._current is not None or self._stop.is_set():
+                return False
+            try:
+                self._current = _Open(self._open_searcher())
+            except Exception as exc:  # Ray not reachable, a shard missing: say so, retry
+                self._problem = str(exc)
+                return False
+            self._problem = None
+            self.switched_at = time.time()
+        self._log(f"serving {self._current.name}")
+        return True
+
+    def start(self, poll: float = 0.2) -> None:
+        """Open now; while that fails, retry every ``poll`` seconds (at least 1) until open."""
+        if self.refresh() or self._poller is not None:
+            return
+
+        def loop() -> None:
+            while self._current is None and not self._stop.wait(max(poll, 1.0)):
+                self.refresh()
+
+        self._poller = threading.Thread(target=loop, name="newsearch-open", daemon=True)
+        self._poller.start()
+
+    @contextlib.contextmanager
+    def use(self, token: str | None = None) -> Iterator[Searcher]:
+        """The searcher; a ``token`` must name it (there are no other generations)."""
+        if token is not None and not _TOKEN.fullmatch(token):
+            raise QueryError("generation must be a token from an earlier answer")
+        current = self._current
+        if current is None:
+            raise IndexUnavailableError(self._problem or "the index is not open yet")
+        if token is not None and token != current.name:
+            raise GenerationGoneError(
+                f"generation {token} is not served: search again without it "
+                f"(the current one is {current.name})"
+            )
+        yield current.searcher
+
+    @property
+    def ready(self) -> bool:
+        return self._current is not None
+
+    @property
+    def problem(self) -> str | None:
+        return None if self._current is not None else self._problem
+
+    @property
+    def current_name(self) -> str | None:
+        current = self._current
+        return current.name if current is not None else None
+
+    @property
+    def kept(self) -> list[str]:
+        current = self._current
+        return [current.name] if current is not None else []
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._poller is not None:
+            self._poller.join(timeout=5)
+            self._poller = None
+        with self._lock:
+            current, self._current = self._current, None
+        if current is not None:
+            current.searcher.close()
+
+
 def index_unavailable(exc: BaseException) -> bool:
     """Errors that mean "nothing to serve" rather than "bad request"."""
     return isinstance(
@@ -317,5 +408,6 @@ __all__ = [
     "IndexUnavailableError",
     "LiveIndex",
     "Refused",
+    "StaticIndex",
     "index_unavailable",
 ]

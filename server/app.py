@@ -30,6 +30,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from newsearch.cluster.runtime import ClusterError
 from newsearch.indexer.errors import (
     IndexFormatError,
     IndexNotFoundError,
@@ -39,10 +40,11 @@ from newsearch.indexer.errors import (
 )
 from newsearch.search import Fusion
 from newsearch.search.filters import Filter
-from newsearch.search.live import GenerationGoneError, IndexUnavailableError, LiveIndex
+from newsearch.search.live import GenerationGoneError, IndexUnavailableError
 from newsearch.search.query import MAX_QUERY_CHARS, prepare_query
 from newsearch.search.searcher import MAX_K
 
+from .backend import Served, open_served
 from .config import ServerConfig
 from .limits import BodyLimit
 from .page import FACET_DEPTH, PAGE_SIZE, Page, PageState, build_page
@@ -88,6 +90,8 @@ def error_status(exc: BaseException) -> int:
         return 400
     if isinstance(exc, (IndexUnavailableError, IndexNotFoundError, IndexFormatError, ModelError)):
         return 503
+    if isinstance(exc, ClusterError):  # a shard (or Ray) not answering: no partial page
+        return 503
     return 500
 
 
@@ -110,17 +114,12 @@ def _fusion(name: str | None) -> Fusion | None:
 
 
 def create_app(
-    config: ServerConfig, live: LiveIndex | None = None, watch_here: bool = True
+    config: ServerConfig, live: Served | None = None, watch_here: bool = True
 ) -> FastAPI:
-    """The application over ``config.index_dir``; with ``watch_here`` it also runs the
-    watcher for ``config.watch`` (``run.serve`` turns that off for worker processes)."""
-    live = live or LiveIndex(
-        config.index_dir,
-        config.model_path,
-        config=config.search,
-        keep=config.keep_generations,
-        log=log.warning,
-    )
+    """The application over ``config.index_dir`` (an index or a cluster directory); with
+    ``watch_here`` it also runs the watcher for ``config.watch`` (``run.serve`` turns that off
+    for worker processes)."""
+    live = live or open_served(config, log=log.warning)
     watcher = Watcher(config, on_applied=live.refresh) if (config.watch and watch_here) else None
     templates = Environment(
         loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -323,6 +322,7 @@ def create_app(
             "problem": live.problem,
             "refused": None,
             "watch": watcher.status() if watcher is not None else None,
+            "cluster": None,
         }
         if live.refused is not None:
             info["refused"] = {
@@ -341,6 +341,20 @@ def create_app(
                     precision=meta.model.precision,
                     built_at=meta.built_at,
                 )
+                manifest = getattr(searcher, "manifest", None)
+                if manifest is not None:
+                    info["cluster"] = {
+                        "shards": [
+                            {
+                                "name": Path(s.path).name,
+                                "articles": s.articles,
+                                "paragraphs": s.paragraphs,
+                            }
+                            for s in manifest.shards
+                        ],
+                        "ray": config.ray_address,
+                        "replicas": config.replicas if config.ray_address else None,
+                    }
         return info
 
     @app.get("/status", summary="What is served", tags=["health"])

@@ -26,3 +26,7 @@ class ServerConfig:
     poll: float = 0.2
     keep_generations: int = 4
     search: SearchConfig | None = None
+    #: A cluster directory's shards as Ray actors on this cluster (None: in this process).
+    ray_address: str | None = None
+    #: Ray actors per shard (with ``ray_address``): a request fails over when one dies.
+    replicas: int = 1

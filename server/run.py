@@ -50,10 +50,30 @@ def serve(
         raise ServeError(f"--workers must be at least 1, got {workers}")
     if not 0 <= port <= 65535:
         raise ServeError(f"--port must be from 0 to 65535, got {port}")
+    from newsearch.cluster.manifest import is_cluster
+
+    cluster = is_cluster(config.index_dir)
+    if config.ray_address is not None and not cluster:
+        raise ServeError(
+            f"--ray serves a cluster directory (--cluster DIR); {config.index_dir} is none "
+            "(build one with `newsearch index PATH --shards N`)"
+        )
+    if config.replicas != 1 and config.ray_address is None:
+        raise ServeError(f"--replicas needs --ray (got --replicas {config.replicas})")
+    if config.replicas < 1:
+        raise ServeError(f"--replicas must be at least 1, got {config.replicas}")
+    if config.watch and cluster:
+        raise ServeError(
+            "--watch follows one index; a cluster directory is rebuilt with "
+            "`newsearch index PATH --shards N` and served anew"
+        )
     check_address(host, port)
     logging.getLogger("newsearch.server").setLevel(logging.INFO)
     where = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
-    say(f"serving {config.index_dir} at {where} (API docs at {where}/docs; Ctrl-C to stop)")
+    what = f"cluster {config.index_dir}" if cluster else str(config.index_dir)
+    if config.ray_address is not None:
+        what += f" (shards as Ray actors on {config.ray_address}, {config.replicas} per shard)"
+    say(f"serving {what} at {where} (API docs at {where}/docs; Ctrl-C to stop)")
     common = {
         "host": host,
         "port": port,

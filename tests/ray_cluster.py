@@ -134,7 +134,10 @@ class LocalRayCluster:
             time.sleep(0.05)
         port = _free_port(HEAD_IP)
         self.address = f"{HEAD_IP}:{port}"
-        ray = str(Path(sys.executable).with_name("ray"))
+        # `ray` run by this interpreter, not by its shebang: Ray's workers use the interpreter
+        # of `ray start`, and a venv copied from another checkout (cp -a) keeps shebangs that
+        # name the other one, whose workers would import the other checkout's newsearch.
+        ray = [sys.executable, str(Path(sys.executable).with_name("ray"))]
         common = [
             "--num-cpus=1",
             f"--object-store-memory={OBJECT_STORE_BYTES}",
@@ -144,7 +147,7 @@ class LocalRayCluster:
         self._launch(
             "head",
             [
-                ray,
+                *ray,
                 "start",
                 "--head",
                 f"--node-ip-address={HEAD_IP}",
@@ -159,7 +162,7 @@ class LocalRayCluster:
         self._launch(
             "worker",
             [
-                ray,
+                *ray,
                 "start",
                 f"--address={self.address}",
                 f"--node-ip-address={WORKER_IP}",

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from newsearch.indexer.encoders.base import ModelInfo
 from newsearch.indexer.errors import (
@@ -80,7 +81,30 @@ class _Open:
         self.closing = False
 
 
-class LiveIndex:
+class _Served:
+    """What the server asks of whatever it serves (``LiveIndex``, ``StaticIndex``): whether a
+    searcher is open, and why not. Subclasses keep the open one in ``_current`` (it has a
+    ``name``) and the reason nothing is open in ``_problem``."""
+
+    _current: Any
+    _problem: str | None
+
+    @property
+    def ready(self) -> bool:
+        return self._current is not None
+
+    @property
+    def problem(self) -> str | None:
+        """Why nothing is served (None while a generation is)."""
+        return None if self._current is not None else self._problem
+
+    @property
+    def current_name(self) -> str | None:
+        current = self._current
+        return current.name if current is not None else None
+
+
+class LiveIndex(_Served):
     """The generation to search now, and the recent ones that paged requests still read."""
 
     def __init__(
@@ -267,20 +291,6 @@ class LiveIndex:
             return entry
 
     @property
-    def ready(self) -> bool:
-        return self._current is not None
-
-    @property
-    def problem(self) -> str | None:
-        """Why nothing is served (None while a generation is)."""
-        return None if self._current is not None else self._problem
-
-    @property
-    def current_name(self) -> str | None:
-        current = self._current
-        return current.name if current is not None else None
-
-    @property
     def kept(self) -> list[str]:
         """Generations a token may name: the current one first, then the superseded ones."""
         with self._lock:
@@ -305,7 +315,7 @@ class LiveIndex:
         self.close()
 
 
-class StaticIndex:
+class StaticIndex(_Served):
     """One searcher that does not follow generations, with ``LiveIndex``'s interface so the
     server serves it unchanged: a cluster directory (its shards are rebuilt as a whole, then
     served anew). Opening is retried every ``poll`` seconds until it succeeds, so a server
@@ -366,19 +376,6 @@ class StaticIndex:
                 f"(the current one is {current.name})"
             )
         yield current.searcher
-
-    @property
-    def ready(self) -> bool:
-        return self._current is not None
-
-    @property
-    def problem(self) -> str | None:
-        return None if self._current is not None else self._problem
-
-    @property
-    def current_name(self) -> str | None:
-        current = self._current
-        return current.name if current is not None else None
 
     @property
     def kept(self) -> list[str]:

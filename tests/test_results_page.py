@@ -164,7 +164,7 @@ def documented_schema() -> dict:
 def test_json_output_matches_the_documented_schema(seeds):
     data = json.loads(json.dumps(seeds.search("security guarantees", k=3).to_dict()))
     assert _shape(data) == _shape(documented_schema())
-    assert data["schema"] == "newsearch.results/1"
+    assert data["schema"] == "newsearch.results/1.1"
     hit = data["hits"][0]
     for p in hit["paragraphs"]:
         for m in p["snippet"]["matches"]:

@@ -264,6 +264,13 @@ def query(
     explain: Annotated[
         bool, typer.Option("--explain", help="Show per-hit ranks, scores and story links.")
     ] = False,
+    offset: Annotated[
+        int, typer.Option("--offset", help="Stories to skip: the next page (offset + k <= 1000).")
+    ] = 0,
+    facets: Annotated[
+        bool,
+        typer.Option("--facets", help="Count category, source and month over all matches."),
+    ] = False,
 ) -> None:
     """Search the index and print the best stories with their best paragraphs."""
     with user_errors():
@@ -292,12 +299,21 @@ def query(
             opener = ClusterSearcher
         with opener(index_dir, model_path=model) as searcher:
             results = searcher.search(
-                text, k=k, mode=mode, filters=filters, collapse=collapse, fusion=chosen
+                text,
+                k=k,
+                mode=mode,
+                filters=filters,
+                collapse=collapse,
+                fusion=chosen,
+                offset=offset,
+                facets=facets,
             )
         if as_json:
             print(json.dumps(results.to_dict(), ensure_ascii=False))
             return
         render.print_results(results, explain)
+        if results.facets is not None:
+            render.print_facets(results.facets)
 
 
 @app.command()

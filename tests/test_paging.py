@@ -215,7 +215,8 @@ def test_cli_offset_pages_and_the_cap(demo_index):
 
 def test_server_pages_of_one_token_hold_while_generations_are_published(changing):
     """Another process publishes generations while a client pages with the first page's
-    token: every page comes from that generation and the pages are one big page."""
+    token: every page comes from that generation and the pages are one big page, as long as
+    the server keeps it (``keep_generations``, 4); then 410 says to start again."""
     from urllib.parse import urlencode
 
     from serving import serving
@@ -228,26 +229,31 @@ def test_server_pages_of_one_token_hold_while_generations_are_published(changing
             assert status == 200, body
             return body
 
-        first = get(q=QUERY, k=4)
-        token = first["generation"]
-        pages = 1
-        paged = [h["story_id"] for h in first["hits"]]
-        updates = 0
-        for n, offset in enumerate(range(4, 24, 4)):
-            extra_article(corpus, 200 + n)
+        def publish(n: int) -> None:
+            current = srv.get("/status")[1]["generation"]
+            extra_article(corpus, n)
             proc = cli("index", "-i", index, "-q")  # a new generation, from another process
             assert proc.returncode == 0, proc.stderr
-            updates += 1
-            srv.wait_for(lambda: srv.get("/status")[1]["generation"] != token, 10.0)
+            srv.wait_for(lambda: srv.get("/status")[1]["generation"] != current, 10.0)
+
+        first = get(q=QUERY, k=4)
+        token = first["generation"]
+        paged = [h["story_id"] for h in first["hits"]]
+        for n, offset in enumerate(range(4, 16, 4)):
+            publish(200 + n)  # three new generations: the token's is the 4th most recent
             page = get(q=QUERY, k=4, offset=offset, generation=token)
             assert page["generation"] == token
             paged += [h["story_id"] for h in page["hits"]]
-            pages += 1
-        whole = get(q=QUERY, k=24, generation=token)
+        whole = get(q=QUERY, k=16, generation=token)
         assert paged == [h["story_id"] for h in whole["hits"]]
-        assert len(paged) == len(set(paged))
-        newest = get(q=QUERY, k=24)
+        assert len(paged) == len(set(paged)) == 16
+        newest = get(q=QUERY, k=16)
         assert newest["generation"] != token and "ceasefire-extra" in newest["hits"][0]["story_id"]
+        for n in range(4):  # more generations: the token's is let go, and the server says so
+            publish(300 + n)
+            status, body = srv.get("/search?" + urlencode({"q": QUERY, "generation": token}))
+            if status != 200:
+                break
+        assert status == 410 and "no longer kept" in body["error"]
         status, body = srv.get("/search?" + urlencode({"q": QUERY, "k": 10, "offset": 5000}))
         assert status == 400 and "offset + k must be at most 1000" in body["error"]
-        assert pages == 6 and updates == 5

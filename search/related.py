@@ -31,7 +31,7 @@ import numpy as np
 from newsearch.indexer.bm25 import whoosh_idf
 from newsearch.indexer.corpus.records import article_meta
 from newsearch.indexer.docstore import StoredArticle, StoredParagraph
-from newsearch.indexer.errors import QueryError
+from newsearch.indexer.errors import QueryError, UnknownArticleError
 from newsearch.indexer.stores import DocumentReader, KeywordReader, VectorReader
 
 from .collapse import collapse_stories
@@ -41,9 +41,14 @@ from .snippets import _analyzer, make_snippet
 #: Version of ``newsearch related --json`` / ``GET /articles/{id}/related``.
 RELATED_SCHEMA = "newsearch.related/1"
 
-
-class UnknownArticleError(QueryError):
-    """No article with that id in the index (HTTP 404; the CLI's exit code of a bad query)."""
+__all__ = [
+    "RELATED_SCHEMA",
+    "RelatedConfig",
+    "RelatedResults",
+    "UnknownArticleError",
+    "distinctive_terms",
+    "related_stories",
+]
 
 
 @dataclass(frozen=True)

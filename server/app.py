@@ -204,6 +204,8 @@ def create_app(
             source=req.source, category=req.category, since=req.since, until=req.until
         )
         decay = make_recency(req.recency, req.recency_weight)
+        if decay is None and (req.now or req.recency_weight is not None):
+            raise QueryError("now and recency_weight need recency (a half-life such as 30d)")
         with live.use(req.generation) as searcher:
             results = searcher.search(
                 req.q,
@@ -214,7 +216,7 @@ def create_app(
                 fusion=_fusion(req.fusion),
                 offset=req.offset,
                 recency=decay,
-                now=req.now if decay is not None else None,
+                now=req.now,
             )
             generation = searcher.generation.name
         answer = results.to_dict()

@@ -82,7 +82,7 @@ class SearchRequest(BaseModel):
     generation: str | None = Field(
         None, description="the `generation` of an earlier answer: page within that generation"
     )
-    recency: str | None = Field(
+    recency: str | float | None = Field(
         None, description="lift recent stories: a half-life such as 30d, 12h, 2w (days if bare)"
     )
     recency_weight: float | None = Field(

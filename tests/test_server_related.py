@@ -71,6 +71,8 @@ def test_search_recency_by_get_and_post(server: Server):
     assert status == 200 and [h["article_id"] for h in posted["hits"]] == [
         h["article_id"] for h in got["hits"]
     ]
+    status, days = server.post("/search", {**query, "recency": 30})  # a bare number: days
+    assert status == 200 and days["hits"] == posted["hits"] and days["recency"] == got["recency"]
 
 
 def test_search_recency_mistakes_are_400_or_422(server: Server):

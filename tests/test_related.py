@@ -176,3 +176,24 @@ def test_cli_related_unknown_id_is_one_error_line(demo_index):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "error:" in lines[0] and "no/such.txt" in lines[0]
     assert "Traceback" not in result.output
+
+
+# -- a cluster directory: shards hand back their stored vectors --------------------------------
+
+
+def test_two_shards_relate_as_one_index(tmp_path_factory, demo_index):
+    from conftest import DEMO
+
+    from newsearch.cluster.build import build_cluster
+    from newsearch.cluster.searcher import ClusterSearcher
+    from newsearch.indexer import BuildOptions
+
+    root = tmp_path_factory.mktemp("related_cluster")
+    build_cluster(
+        [DEMO], root / "two", 2, BuildOptions(), seed_cache=demo_index / "embeddings.sqlite"
+    )
+    with Searcher(demo_index) as one, ClusterSearcher(root / "two") as two:
+        for article in (RAIL, DENGUE, NURSES):
+            a, b = one.related(article, k=6).to_dict(), two.related(article, k=6).to_dict()
+            a.pop("took_ms"), b.pop("took_ms")
+            assert a == b, article

@@ -61,6 +61,12 @@ class RelatedConfig:
     candidates: int = 300
     alpha: float = 0.5
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be between 0 and 1, got {self.alpha}")
+        if self.terms < 1 or self.candidates < 1:
+            raise ValueError("terms and candidates must be at least 1")
+
 
 @dataclass(frozen=True)
 class RelatedResults:
@@ -133,6 +139,9 @@ def related_stories(
     }
     scores = _mix(evidence, config.alpha)
     order = sorted(scores, key=lambda aid: (-scores[aid], aid))
+    # Only the first k stories are shown: describe (read, snippet) their articles alone.
+    shown = set(list(dict.fromkeys(stored[aid].story_id or aid for aid in order))[:k])
+    order = [aid for aid in order if (stored[aid].story_id or aid) in shown]
     texts = docstore.paragraphs(
         pid
         for aid in order

@@ -95,6 +95,11 @@ class ShardedVectors:
     def ranked(self, query: np.ndarray, limit: int) -> Ranked:
         return merge_ranked(self.shards.call("ranked", query, limit), limit)
 
+    def paragraph_vectors(self, pids: Iterable[int]) -> np.ndarray:
+        """Stored vectors of paragraphs, from whichever shard holds each (an article's
+        paragraphs are all in its story's shard)."""
+        return np.vstack(self.shards.call("paragraph_vectors", list(pids)))
+
 
 class ShardedDocuments:
     def __init__(self, shards: Fanout) -> None:

@@ -44,6 +44,10 @@ class ShardServer:
     def ranked(self, query: np.ndarray, limit: int) -> Ranked:
         return self.generation.vectors.ranked(query, limit)
 
+    def paragraph_vectors(self, pids: list[int]) -> np.ndarray:
+        """The stored vectors of those of ``pids`` this shard holds (related stories)."""
+        return self.generation.vectors.paragraph_vectors(pids)
+
     def paragraphs(self, pids: list[int]) -> dict[int, StoredParagraph]:
         return dict(self.generation.docstore.paragraphs(pids))
 

@@ -92,6 +92,9 @@ class SearchResults:
     offset: int = 0
     #: About how many stories (articles) match in all: exact when the last page is short.
     total_estimate: int = 0
+    #: The recency decay applied to the scores (``half_life_days``, ``weight``, ``now``), or
+    #: None when off.
+    recency: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, **asdict(self)}

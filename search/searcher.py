@@ -9,12 +9,13 @@ published generation, and each query runs wholly on one generation.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -36,6 +37,8 @@ from .collapse import collapse_stories
 from .filters import Filter
 from .fusion import Fusion
 from .query import clean_query as _clean_query
+from .recency import DEFAULT_WEIGHT, Recency, make_recency, parse_now
+from .related import RelatedConfig, RelatedResults, related_stories
 from .results import ArticleHit, ParagraphHit, SearchResults
 from .snippets import make_snippet, query_stems
 
@@ -56,6 +59,10 @@ class SearchConfig:
     fusion: Fusion = field(default_factory=Fusion)
     paragraphs_per_hit: int = 2
     keyword: KeywordConfig = field(default_factory=KeywordConfig)
+    #: Recency decay (``search/recency.py``): off when None; days otherwise.
+    recency_half_life: float | None = None
+    #: Its weight w: a story's score times 1 - w + w * 2^(-age / half_life).
+    recency_weight: float = DEFAULT_WEIGHT
 
 
 class Searcher:
@@ -158,6 +165,8 @@ class Searcher:
         collapse: bool = True,
         fusion: Fusion | None = None,
         offset: int = 0,
+        recency: Recency | float | str | None = None,
+        now: dt.datetime | dt.date | str | None = None,
     ) -> SearchResults:
         """Top ``k`` stories for ``query`` (articles with ``collapse=False``), each scored by
         its best paragraph, with snippets.
@@ -174,10 +183,19 @@ class Searcher:
         Pages of one generation asked with the same ``k`` and parameters never repeat or skip
         a story: digging deeper appends the stories it finds after those already ranked
         instead of re-ranking them, so every page is a slice of one sequence.
+
+        ``recency`` decays scores by age (``search/recency.py``): a ``Recency``, or a half-life
+        (days, or ``"30d"``, ``"12h"``) weighted by ``config.recency_weight``; None uses
+        ``config.recency_half_life`` (off by default), 0 turns it off. Age is counted to ``now``
+        (default: the current time; pass one for reproducible pages).
         """
+        decay = self._recency(recency)
+        when = parse_now(now) if decay is not None else None
         self._pinned.state = self._state  # one generation for the whole query
         try:
-            return self._search(query, k, mode, filters, collapse, fusion, offset)
+            return self._search(
+                query, k, mode, filters, collapse, fusion, offset, decay=decay, now=when
+            )
         finally:
             self._pinned.state = None
 
@@ -190,6 +208,8 @@ class Searcher:
         collapse: bool,
         fusion: Fusion | None,
         offset: int = 0,
+        decay: Recency | None = None,
+        now: dt.datetime | None = None,
     ) -> SearchResults:
         started = time.perf_counter()
         query = _clean_query(query)
@@ -224,6 +244,8 @@ class Searcher:
             else:
                 coverage = kw[0][1] / ceiling if kw and ceiling else None
                 fused = fusion.fuse(kw, dense, coverage)
+            if decay is not None and now is not None:
+                fused = self._decayed(fused, decay, now)
 
             hits = self._group(fused, kw, dense, want, by_story=collapse)
             if collapse:
@@ -258,7 +280,33 @@ class Searcher:
             filters=filters,
             offset=offset,
             total_estimate=estimate,
+            recency=_recency_dict(decay, now),
         )
+
+    def _recency(self, recency: Recency | float | str | None) -> Recency | None:
+        """The decay a search applies: the one given, else the configured one, or none."""
+        if isinstance(recency, Recency):
+            return recency
+        if recency is None:
+            recency = self.config.recency_half_life
+        return make_recency(recency, self.config.recency_weight)
+
+    def _decayed(
+        self, ranked: list[tuple[int, float]], decay: Recency, now: dt.datetime
+    ) -> list[tuple[int, float]]:
+        """A fused candidate list with each paragraph's score times its article's recency
+        factor, best first again (the factor is per article, so an article's and a story's
+        score, their best paragraph's, are the decayed ones)."""
+        paragraphs = self.docstore.paragraphs(pid for pid, _ in ranked)
+        articles = self.docstore.articles({p.article_id for p in paragraphs.values()})
+        factor = {aid: decay.factor(a.date, now) for aid, a in articles.items()}
+        out = [
+            (pid, s * factor.get(paragraphs[pid].article_id, 1.0 - decay.weight))
+            for pid, s in ranked
+            if pid in paragraphs
+        ]
+        out.sort(key=lambda e: -e[1])  # stable: ties keep their fused order
+        return out
 
     def _filter(self, ranked: list[tuple[int, float]], filters: Filter) -> list[tuple[int, float]]:
         """The entries of a candidate list whose article passes ``filters``, in order."""
@@ -333,6 +381,28 @@ class Searcher:
             )
         return out if by_story else out[:k]
 
+    # -- related stories --------------------------------------------------------------------
+
+    def related(
+        self, article_id: str, k: int = 10, config: RelatedConfig | None = None
+    ) -> RelatedResults:
+        """The ``k`` stories nearest to an indexed article ("more like this"), its own story
+        left out; ``UnknownArticleError`` for an id the index does not hold. See
+        ``search/related.py``."""
+        self._pinned.state = self._state  # one generation for the whole call
+        try:
+            return related_stories(
+                article_id,
+                min(k, MAX_K) if isinstance(k, int) else k,
+                self.docstore,
+                self.keyword,
+                self.vectors,
+                lambda texts: self._query_embedder().encode(texts),
+                config,
+            )
+        finally:
+            self._pinned.state = None
+
     def close(self) -> None:
         self._state.close()
 
@@ -357,6 +427,13 @@ def _with_snippets(hits: list[ArticleHit], query: str) -> list[ArticleHit]:
         ]
         out.append(replace(hit, paragraphs=paragraphs))
     return out
+
+
+def _recency_dict(decay: Recency | None, now: dt.datetime | None) -> dict[str, Any] | None:
+    """What ``SearchResults.recency`` reports: None when no decay was applied."""
+    if decay is None or now is None:
+        return None
+    return {"half_life_days": decay.half_life, "weight": decay.weight, "now": now.isoformat()}
 
 
 def _space(model: ModelInfo) -> tuple[str, int, str]:

@@ -34,10 +34,10 @@ from .errors import DamagedStoreError
 _PHRASE = re.compile(r'"([^"]+)"')
 #: A query of more indexable words (stopwords dropped, repeats counted) than this is a long
 #: query: an argument or an article pasted into the box, not words a person typed. The judged
-#: tuning queries hold 2-23 such words (SciFact train claims at most 23, BBC news queries at
-#: most 11); BEIR ArguAna's arguments hold ~100-300. In a long query quotes are quoted speech,
-#: not phrase operators: Whoosh's phrase matchers over the quoted sentences of a 2,000-character
-#: article took 496 ms of a query that otherwise costs 15 ms (BENCHMARKS.md "Issue 18").
+#: queries hold 2-25 such words (SciFact's 1,109 claims at most 25, BBC news queries at most
+#: 11), so the rule leaves them as they were; BEIR ArguAna's arguments hold ~100-300. In a long
+#: query quotes are quoted speech, not phrase operators: a 10,000-character BBC text ran 30
+#: phrase queries, 223 ms against 59 ms for its words (BENCHMARKS.md "Issue 18 (2026-12-02)").
 LONG_QUERY_WORDS = 32
 #: The most indexable words a quoted span may hold to be run as a phrase. Phrase operators
 #: are for names and fixed expressions ("Bank of England", "weapons of mass destruction",
@@ -263,9 +263,9 @@ class KeywordIndex:
         in search/fusion.py); without a ceiling the query is fused by plain convex fusion. Why
         not for long queries: no paragraph holds most of an argument's hundred-odd words, so
         the best hit's share of the sum falls with the query's length whatever BM25 found
-        (median .58 at 100 characters, .23 at 5,000 on SciFact abstracts used as queries,
-        BENCHMARKS.md "Issue 18"), and coverage would hand every long query to the dense half,
-        which reads only its first 256 tokens.
+        (median .58 at 100 characters, .23 at 5,000 on SciFact abstracts used as queries; .10
+        on the BBC-continuations proxy, BENCHMARKS.md "Issue 18"), and coverage would hand
+        every long query to the dense half, which reads only its first 256 tokens.
         """
         if self.is_long(text):
             return None

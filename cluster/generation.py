@@ -80,7 +80,7 @@ class ShardedKeyword:
         stats = self.stats(text)
         return merge_ranked(self.shards.call("keyword", text, limit, stats), limit)
 
-    def ceiling(self, text: str) -> float:
+    def ceiling(self, text: str) -> float | None:
         # The ceiling depends on the statistics and the query alone: any shard computes it.
         return self.shards.call("ceiling", text, self.stats(text))[0]
 

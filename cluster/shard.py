@@ -38,7 +38,7 @@ class ShardServer:
         """Scored on this shard's own statistics (tests show that differs)."""
         return self.generation.keyword.search(text, limit)
 
-    def ceiling(self, text: str, stats: CorpusStats) -> float:
+    def ceiling(self, text: str, stats: CorpusStats) -> float | None:
         return self.generation.keyword.ceiling(text, stats)
 
     def ranked(self, query: np.ndarray, limit: int) -> Ranked:

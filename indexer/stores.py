@@ -28,8 +28,9 @@ class KeywordReader(Protocol):
 
     def search(self, text: str, limit: int) -> list[tuple[int, float]]: ...
 
-    def ceiling(self, text: str) -> float:
-        """The most a paragraph could score for ``text`` (coverage-weighted fusion)."""
+    def ceiling(self, text: str) -> float | None:
+        """The most a paragraph could score for ``text`` (coverage-weighted fusion); None
+        for a long query, which is fused without coverage (``KeywordIndex.ceiling``)."""
         ...
 
     def stats(self, text: str) -> CorpusStats:

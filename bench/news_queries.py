@@ -39,9 +39,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from markdown_section import write_section
 
 Hits = list[tuple[int, float]]
-#: (BM25 list, dense list, BM25 coverage) of one query.
-Lists = tuple[Hits, Hits, float]
-Fuse = Callable[[Hits, Hits, float], Hits]
+#: (BM25 list, dense list, BM25 coverage) of one query; coverage None where the engine has
+#: none (no hit, or a long query: ``KeywordIndex.ceiling``), as ``Searcher.search`` passes it.
+Lists = tuple[Hits, Hits, float | None]
+Fuse = Callable[[Hits, Hits, float | None], Hits]
 DATASET = Path(__file__).parent / "queries" / "bbc-news"
 TYPES = ("keyword", "entity", "paraphrase")
 RUN_DEPTH = 100
@@ -59,7 +60,7 @@ def collect(searcher: Searcher, queries: dict[str, str]) -> tuple[dict[str, List
     for qid, text in queries.items():
         kw, dense = searcher.keyword_search(text, depth), searcher.dense_search(text, depth)
         ceiling = searcher.keyword.ceiling(text)
-        lists[qid] = (kw, dense, kw[0][1] / ceiling if kw and ceiling else 0.0)
+        lists[qid] = (kw, dense, kw[0][1] / ceiling if kw and ceiling else None)
     pids = {pid for kw, dense, _ in lists.values() for pid, _ in kw + dense}
     article_of = {pid: p.article_id for pid, p in searcher.docstore.paragraphs(pids).items()}
     return lists, article_of
@@ -81,14 +82,16 @@ def library(fusion: Fusion) -> Fuse:
 
 def linear_coverage(tau: float, alpha: float = 0.6) -> Fuse:
     """The shape tried and not kept: BM25's weight linear in coverage up to tau."""
-    return lambda kw, dn, c: convex([kw, dn], [(1 - alpha) * min(1.0, c / tau), alpha])
+    return lambda kw, dn, c: convex(
+        [kw, dn], [(1 - alpha) * (1.0 if c is None else min(1.0, c / tau)), alpha]
+    )
 
 
 def agreement(article_of: dict[int, str], k: int = 10, alpha: float = 0.6) -> Fuse:
     """The other signal tried: BM25's weight times the share of the two top-k article lists
     that agree (paraphrases: BM25 and dense rarely agree)."""
 
-    def fuse(kw: Hits, dn: Hits, c: float) -> Hits:
+    def fuse(kw: Hits, dn: Hits, c: float | None) -> Hits:
         a, b = set(articles(kw, article_of)[:k]), set(articles(dn, article_of)[:k])
         return convex([kw, dn], [(1 - alpha) * len(a & b) / k, alpha])
 
@@ -138,7 +141,7 @@ def headline_check(searcher: Searcher, corpus: Path, n: int, seed: int = 7) -> l
         title = (corpus / rel).read_text(encoding="latin-1").split("\n", 1)[0].strip()
         queries[f"h{i}"], qrels[f"h{i}"] = title, {rel: 1}
     lists, article_of = collect(searcher, queries)
-    cov = sorted(c for _, _, c in lists.values())
+    cov = sorted(c or 0.0 for _, _, c in lists.values())
     lines = [
         f"Headline check: {n} random BBC headlines (seed {seed}) as queries, the article the "
         f"answer; BM25 coverage median {cov[n // 2]:.2f}, {sum(c < Fusion().tau for c in cov)} "
@@ -165,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scifact-index", type=Path, help="index of scifact's corpus.jsonl")
     ap.add_argument("--headlines", type=int, default=200, help="headline queries (0: none)")
     ap.add_argument("--write", action="store_true", help="write the section into BENCHMARKS.md")
+    ap.add_argument("--section", default="bbc-news", help="BENCHMARKS.md section to write")
     args = ap.parse_args(argv)
 
     started, load_before = time.perf_counter(), loadavg()
@@ -197,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             scifact[label] = score_run(data.qrels, run(sf_lists, sf_article_of, fuse))["ndcg@10"]
 
     counts = {t: len(ids[(t, None)]) for t in TYPES}
-    cov = {t: sorted(lists[q][2] for q in ids[(t, None)]) for t in TYPES}
+    cov = {t: sorted(lists[q][2] or 0.0 for q in ids[(t, None)]) for t in TYPES}
     out = [
         "## Judged BBC news queries: fusion per query type",
         "",
@@ -263,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(out)
     print(text)
     if args.write:
-        write_section("bbc-news", text)
+        write_section(args.section, text)
     return 0
 
 

@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", type=Path, default=REPO.parent / "shared/data/beir/scifact")
     ap.add_argument("--index-dir", type=Path, default=REPO / "index_data/eval-scifact")
     ap.add_argument("--write", action="store_true", help="Update BENCHMARKS.md.")
+    ap.add_argument("--section", default="scifact-test", help="BENCHMARKS.md section to write")
     args = ap.parse_args(argv)
 
     newsearch = Path(sys.executable).with_name("newsearch")
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{' '.join(load_after)} after, shared with other developers' jobs).",
             ]
         )
-        write_section("scifact-test", body)
+        write_section(args.section, body)
     return 0
 
 

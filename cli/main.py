@@ -79,6 +79,26 @@ Int8Opt = Annotated[
 ]
 
 
+RecencyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--recency",
+        help="Lift recent stories: a half-life such as 30d, 12h, 2w (or days); off by default.",
+    ),
+]
+RecencyWeightOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--recency-weight",
+        help="--recency: the decay's weight w in [0, 1): old and undated stories keep 1 - w.",
+    ),
+]
+NowOpt = Annotated[
+    str | None,
+    typer.Option("--now", help="--recency: age stories relative to this date (YYYY-MM-DD)."),
+]
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the library's user-facing errors into one line and an exit code."""
@@ -271,6 +291,9 @@ def query(
         bool,
         typer.Option("--facets", help="Count category, source and month over all matches."),
     ] = False,
+    recency: RecencyOpt = None,
+    recency_weight: RecencyWeightOpt = None,
+    now: NowOpt = None,
 ) -> None:
     """Search the index and print the best stories with their best paragraphs."""
     with user_errors():
@@ -297,6 +320,7 @@ def query(
             from newsearch.cluster.searcher import ClusterSearcher
 
             opener = ClusterSearcher
+        decay = _recency(recency, recency_weight, now)
         with opener(index_dir, model_path=model) as searcher:
             results = searcher.search(
                 text,
@@ -307,6 +331,8 @@ def query(
                 fusion=chosen,
                 offset=offset,
                 facets=facets,
+                recency=decay,
+                now=now,
             )
         if as_json:
             print(json.dumps(results.to_dict(), ensure_ascii=False))
@@ -314,6 +340,54 @@ def query(
         render.print_results(results, explain)
         if results.facets is not None:
             render.print_facets(results.facets)
+
+
+def _recency(half_life: str | None, weight: float | None, now: str | None) -> Any:
+    """The ``Recency`` asked for on the command line (None: off); --recency-weight and --now
+    mean nothing without --recency, so they are refused alone rather than ignored."""
+    from newsearch.indexer.errors import QueryError
+    from newsearch.search.recency import make_recency, parse_now
+
+    if half_life is None:
+        if weight is not None or now is not None:
+            raise QueryError("--recency-weight and --now need --recency HALF_LIFE (e.g. 30d)")
+        return None
+    parse_now(now)  # a malformed --now is an error even before the index is opened
+    return make_recency(half_life, weight)
+
+
+@app.command()
+def related(
+    article_id: Annotated[str, typer.Argument(help="An indexed article's id (as in results).")],
+    k: Annotated[int, typer.Option("-k", "--k", help="How many stories to return.")] = 10,
+    index_dir: IndexDir = Path(DEFAULT_INDEX_DIR),
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Show per-hit ranks, scores and story links.")
+    ] = False,
+) -> None:
+    """Stories related to an article ("more like this"): nearest by meaning and by shared
+    rare words, its own story left out."""
+    with user_errors():
+        from newsearch.indexer.errors import QueryError
+        from newsearch.search import Searcher
+
+        if k < 1:
+            raise QueryError(f"-k must be at least 1, got {k}")
+        from newsearch.cluster.manifest import is_cluster
+
+        opener: type[Searcher] = Searcher
+        if is_cluster(index_dir):
+            from newsearch.cluster.searcher import ClusterSearcher
+
+            opener = ClusterSearcher
+        with opener(index_dir, model_path=model) as searcher:
+            results = searcher.related(article_id, k=k)
+        if as_json:
+            print(json.dumps(results.to_dict(), ensure_ascii=False))
+            return
+        render.print_related(results, explain)
 
 
 @app.command()

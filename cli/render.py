@@ -200,11 +200,33 @@ def print_results(results: Any, explain: bool = False) -> None:
         out.print(f"no results for [bold]{escape(shown)}[/] ({results.mode})")
         return
     first = f" from #{results.offset + 1}" if results.offset else ""
+    decay = getattr(results, "recency", None)
+    lifted = f", recency half-life {decay['half_life_days']:g}d" if decay else ""
     out.print(
         f"[dim]{len(results.hits)} results{first} for[/] [bold]{escape(shown)}[/] "
-        f"[dim]({results.mode}, {results.took_ms:.0f} ms)[/]\n"
+        f"[dim]({results.mode}{lifted}, {results.took_ms:.0f} ms)[/]\n"
     )
-    for hit in results.hits:
+    print_hits(results.hits, explain)
+
+
+def print_related(results: Any, explain: bool = False) -> None:
+    """``newsearch related``: the article, the words it shares, then its related stories."""
+    out.print(
+        f"[dim]{len(results.hits)} stories related to[/] [bold]{escape(results.title)}[/] "
+        f"[dim]{escape(results.article_id)} ({results.took_ms:.0f} ms)[/]"
+    )
+    if results.terms:
+        out.print(f"[dim]shared words searched: {escape(', '.join(results.terms[:12]))}…[/]")
+    out.print()
+    if not results.hits:
+        out.print("no other story in the index is near it")
+        return
+    print_hits(results.hits, explain)
+
+
+def print_hits(hits: Any, explain: bool = False) -> None:
+    """Result hits, each with its best paragraphs (marked), where they ranked, its copies."""
+    for hit in hits:
         meta = " · ".join(x for x in (hit.category, hit.date, hit.source) if x)
         out.print(
             f"[bold cyan]{hit.rank:>2}.[/] [bold]{escape(hit.title)}[/]  "

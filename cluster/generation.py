@@ -80,7 +80,7 @@ class ShardedKeyword:
         stats = self.stats(text)
         return merge_ranked(self.shards.call("keyword", text, limit, stats), limit)
 
-    def ceiling(self, text: str) -> float:
+    def ceiling(self, text: str) -> float | None:
         # The ceiling depends on the statistics and the query alone: any shard computes it.
         return self.shards.call("ceiling", text, self.stats(text))[0]
 
@@ -94,6 +94,11 @@ class ShardedVectors:
 
     def ranked(self, query: np.ndarray, limit: int) -> Ranked:
         return merge_ranked(self.shards.call("ranked", query, limit), limit)
+
+    def paragraph_vectors(self, pids: Iterable[int]) -> np.ndarray:
+        """Stored vectors of paragraphs, from whichever shard holds each (an article's
+        paragraphs are all in its story's shard)."""
+        return np.vstack(self.shards.call("paragraph_vectors", list(pids)))
 
 
 class ShardedDocuments:

@@ -38,11 +38,15 @@ class ShardServer:
         """Scored on this shard's own statistics (tests show that differs)."""
         return self.generation.keyword.search(text, limit)
 
-    def ceiling(self, text: str, stats: CorpusStats) -> float:
+    def ceiling(self, text: str, stats: CorpusStats) -> float | None:
         return self.generation.keyword.ceiling(text, stats)
 
     def ranked(self, query: np.ndarray, limit: int) -> Ranked:
         return self.generation.vectors.ranked(query, limit)
+
+    def paragraph_vectors(self, pids: list[int]) -> np.ndarray:
+        """The stored vectors of those of ``pids`` this shard holds (related stories)."""
+        return self.generation.vectors.paragraph_vectors(pids)
 
     def paragraphs(self, pids: list[int]) -> dict[int, StoredParagraph]:
         return dict(self.generation.docstore.paragraphs(pids))

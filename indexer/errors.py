@@ -43,6 +43,10 @@ class QueryError(NewsearchError):
     exit_code = 2
 
 
+class UnknownArticleError(QueryError):
+    """No article with that id in the index (``related``; HTTP 404)."""
+
+
 class LockedError(NewsearchError):
     """Another process holds the index's writer lock."""
 

@@ -6,6 +6,10 @@ and the article id. Queries are never passed through Whoosh's parser, so no user
 text can raise a syntax error: words are OR-grouped (BM25 ranks partial matches) and scored
 by ``bm25.BM25Arrays`` (Whoosh's BM25F over Whoosh's postings, with numpy); a query with
 "quoted phrases" is built as Whoosh query objects and run by Whoosh's searcher.
+
+Long queries (an argument or an article pasted as the query, more than ``LONG_QUERY_WORDS``
+indexable words) are bags of words: their quotes are quoted speech, not phrase operators, and
+a word they repeat weighs once per occurrence, as Lucene and Pyserini weigh it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,18 @@ from .corpus import Article
 from .errors import DamagedStoreError
 
 _PHRASE = re.compile(r'"([^"]+)"')
+#: A query of more indexable words (stopwords dropped, repeats counted) than this is a long
+#: query: an argument or an article pasted into the box, not words a person typed. The judged
+#: queries hold 2-25 such words (SciFact's 1,109 claims at most 25, BBC news queries at most
+#: 11), so the rule leaves them as they were; BEIR ArguAna's arguments hold ~100-300. In a long
+#: query quotes are quoted speech, not phrase operators: a 10,000-character BBC text ran 30
+#: phrase queries, 223 ms against 59 ms for its words (BENCHMARKS.md "Issue 18 (2026-12-02)").
+LONG_QUERY_WORDS = 32
+#: The most indexable words a quoted span may hold to be run as a phrase. Phrase operators
+#: are for names and fixed expressions ("Bank of England", "weapons of mass destruction",
+#: "the lady's not for turning": 2-4 indexable words); a longer quoted span is a quotation,
+#: whose exact wording a searcher rarely knows, so its words are searched as words.
+MAX_PHRASE_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -130,42 +146,79 @@ class KeywordIndex:
         return list(self._schema[fieldname].process_text(text, mode="query"))
 
     def phrase_clauses(self, text: str) -> list[Q.Query]:
-        """A Whoosh phrase query per "quoted phrase" of two or more words, in the body and
-        (boosted lower) in the headline."""
+        """A Whoosh phrase query per "quoted phrase" of 2 to ``MAX_PHRASE_WORDS`` indexable
+        words, in the body and (boosted lower) in the headline; none in a long query (more than
+        ``LONG_QUERY_WORDS`` indexable words), whose quotes are speech."""
+        if '"' not in text or self.is_long(text):
+            return []
         boost = self.config.title_boost
         clauses: list[Q.Query] = []
         for phrase in _PHRASE.findall(text):
             words = self._terms("text", phrase)
-            if len(words) > 1:
+            if 1 < len(words) <= MAX_PHRASE_WORDS:
                 clauses.append(Q.Phrase("text", words, boost=2.0))
                 if boost > 0:
                     clauses.append(Q.Phrase("title", words, boost=2.0 * boost))
         return clauses
 
     def build_query(self, text: str) -> Q.Query | None:
-        """OR of every query word (headline field boosted lower) plus each quoted phrase."""
+        """OR of every query word (headline field boosted lower, a word's clauses boosted by
+        its weight, ``query_weights``) plus each quoted phrase."""
         boost = self.config.title_boost
         clauses = self.phrase_clauses(text)
-        for word in self.query_terms(text):
-            clauses.append(Q.Term("text", word))
+        for word, weight in self.query_weights(text).items():
+            clauses.append(Q.Term("text", word, boost=float(weight)))
             if boost > 0:
-                clauses.append(Q.Term("title", word, boost=boost))
+                clauses.append(Q.Term("title", word, boost=boost * weight))
         if not clauses:
             return None
         return Q.Or(clauses)
 
+    def _words(self, text: str) -> list[str]:
+        """Every indexable word of the query, once per occurrence (quotes ignored).
+
+        One search asks for them four times (weights, phrases, ceiling, statistics): the
+        calling thread keeps the last query's words, so a long query is analysed once.
+        """
+        last = getattr(self._local, "words", None)
+        if last is not None and last[0] == text:
+            return last[1]
+        words = self._terms("text", text.replace('"', " "))
+        self._local.words = (text, words)
+        return words
+
+    def is_long(self, text: str) -> bool:
+        """Whether ``text`` is a long query (``LONG_QUERY_WORDS``): a bag of words."""
+        return len(self._words(text)) > LONG_QUERY_WORDS
+
+    def query_weights(self, text: str) -> dict[str, int]:
+        """Each distinct indexable word of the query and its weight, in query order: in a long
+        query how often the query holds it (an argument that keeps coming back to "tax" is
+        about tax; Lucene and Pyserini add a clause per occurrence), else 1. Short queries
+        count each word once: their repeats are incidental ("cell" and "cells" in a claim)."""
+        words = self._words(text)
+        counts: dict[str, int] = {}
+        for w in words:
+            counts[w] = counts.get(w, 0) + 1
+        if len(words) > LONG_QUERY_WORDS:
+            return counts
+        return dict.fromkeys(counts, 1)
+
     def query_terms(self, text: str) -> list[str]:
-        """The query's distinct indexable words (analysed: lower-cased, stemmed, no stopwords)."""
-        return list(dict.fromkeys(self._terms("text", text.replace('"', " "))))
+        """The query's indexable words (analysed: lower-cased, stemmed, no stopwords), each
+        repeated as often as its weight (``query_weights``), repeats side by side: the BM25
+        scorer adds a word's contribution once per entry, so the list carries the weights."""
+        return [w for w, n in self.query_weights(text).items() for _ in range(n)]
 
     def stats(self, text: str) -> CorpusStats:
         """This index's statistics for the words of ``text``: what a sharded corpus adds up
         over its shards before any of them scores (``CorpusStats.combine``)."""
         reader = self._searcher().reader()
         fields = ("text", "title")
+        words = self.query_weights(text)
         return CorpusStats(
             n=reader.doc_count_all(),
-            df={(f, t): reader.doc_frequency(f, t) for t in self.query_terms(text) for f in fields},
+            df={(f, t): reader.doc_frequency(f, t) for t in words for f in fields},
             field_length={f: reader.field_length(f) for f in fields},
         )
 
@@ -202,26 +255,41 @@ class KeywordIndex:
         except Exception as exc:  # damaged postings or columns: zlib, pickle, struct, EOF …
             raise _damaged(self._directory, exc) from exc
 
-    def ceiling(self, text: str, stats: CorpusStats | None = None) -> float:
-        """The highest BM25F score a paragraph could get for ``text``: each indexable query word
-        at saturation, ``idf * (k1 + 1)``, in the body and (times its boost) in the headline.
+    def ceiling(self, text: str, stats: CorpusStats | None = None) -> float | None:
+        """The highest BM25F score a paragraph could get for ``text`` (``max_score``), or None
+        for a long query (``LONG_QUERY_WORDS``), where there is no reachable ceiling.
 
         The best hit's score over this is how well BM25 covers the query (``coverage`` fusion
-        in search/fusion.py). Words no paragraph holds are left out: no hit could score them.
-        The idf is Whoosh's (``bm25.whoosh_idf``); quoted phrases are not counted,
-        so a phrase match can exceed the ceiling (coverage is capped at 1 where it is used).
+        in search/fusion.py); without a ceiling the query is fused by plain convex fusion. Why
+        not for long queries: no paragraph holds most of an argument's hundred-odd words, so
+        the best hit's share of the sum falls with the query's length whatever BM25 found
+        (median .58 at 100 characters, .23 at 5,000 on SciFact abstracts used as queries; .10
+        on the BBC-continuations proxy, BENCHMARKS.md "Issue 18"), and coverage would hand
+        every long query to the dense half, which reads only its first 256 tokens.
+        """
+        if self.is_long(text):
+            return None
+        return self.max_score(text, stats)
+
+    def max_score(self, text: str, stats: CorpusStats | None = None) -> float:
+        """Each indexable query word at saturation, ``idf * (k1 + 1)`` times its weight
+        (``query_weights``), in the body and (times its boost) in the headline.
+
+        Words no paragraph holds are left out: no hit could score them. The idf is Whoosh's
+        (``bm25.whoosh_idf``); quoted phrases are not counted, so a phrase match can exceed
+        it (coverage is capped at 1 where it is used).
         """
         reader = self._searcher().reader()
         n = reader.doc_count_all() if stats is None else stats.n
         total = 0.0
-        for term in self.query_terms(text):
+        for term, weight in self.query_weights(text).items():
             for field, boost in (("text", 1.0), ("title", self.config.title_boost)):
                 if stats is None:
                     df = reader.doc_frequency(field, term)
                 else:
                     df = stats.df.get((field, term), 0)
                 if df and boost > 0:
-                    total += boost * whoosh_idf(n, df) * (self.config.k1 + 1)
+                    total += weight * boost * whoosh_idf(n, df) * (self.config.k1 + 1)
         return total
 
     def search_whoosh(self, text: str, limit: int) -> list[tuple[int, float]]:

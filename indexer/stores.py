@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .bm25 import CorpusStats
 from .docstore import Docstore, StoredArticle, StoredParagraph
 from .keyword import KeywordConfig, KeywordIndex
 from .layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, IndexLayout, IndexMeta
@@ -27,8 +28,14 @@ class KeywordReader(Protocol):
 
     def search(self, text: str, limit: int) -> list[tuple[int, float]]: ...
 
-    def ceiling(self, text: str) -> float:
-        """The most a paragraph could score for ``text`` (coverage-weighted fusion)."""
+    def ceiling(self, text: str) -> float | None:
+        """The most a paragraph could score for ``text`` (coverage-weighted fusion); None
+        for a long query, which is fused without coverage (``KeywordIndex.ceiling``)."""
+        ...
+
+    def stats(self, text: str) -> CorpusStats:
+        """Paragraph count and document frequencies of the words of ``text`` (related
+        stories pick an article's rarest words by them)."""
         ...
 
     def close(self) -> None: ...

@@ -122,6 +122,21 @@ class VectorIndex:
         first = first[:limit]
         return list(zip(pids[first].tolist(), scores[first].tolist(), strict=True))
 
+    def paragraph_vectors(self, pids: Iterable[int]) -> np.ndarray:
+        """The stored vectors of paragraphs, every window of each (rows in ``pids`` order; a
+        paragraph with no vector gives no row): what "more like this" searches with, read back
+        instead of encoding the article again."""
+        rows = []
+        for pid in pids:
+            for window in range(1 << WINDOW_BITS):
+                try:
+                    rows.append(self._index.reconstruct(vector_id(pid, window)))
+                except RuntimeError:  # no such id: the paragraph has no more windows
+                    break
+        if not rows:
+            return np.zeros((0, self._index.d), dtype=np.float32)
+        return np.vstack(rows).astype(np.float32, copy=False)
+
 
 def _faiss_reason(exc: Exception) -> str:
     """The end of a FAISS C++ message ("Error in <signature> at <file>:<line>: <reason>")."""

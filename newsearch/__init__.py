@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from newsearch.indexer.update import update_index
     from newsearch.search.filters import Filter
     from newsearch.search.fusion import Fusion
+    from newsearch.search.recency import Recency
+    from newsearch.search.related import RelatedConfig, RelatedResults
     from newsearch.search.results import ArticleHit, ParagraphHit, SearchResults, StoryCopy
     from newsearch.search.searcher import SearchConfig, Searcher
 
@@ -38,6 +40,9 @@ _WHERE = {
     "SearchConfig": "newsearch.search.searcher",
     "Filter": "newsearch.search.filters",
     "Fusion": "newsearch.search.fusion",
+    "Recency": "newsearch.search.recency",
+    "RelatedConfig": "newsearch.search.related",
+    "RelatedResults": "newsearch.search.related",
     "SearchResults": "newsearch.search.results",
     "ArticleHit": "newsearch.search.results",
     "ParagraphHit": "newsearch.search.results",
@@ -72,6 +77,9 @@ __all__ = [
     "Fusion",
     "IndexStatus",
     "ParagraphHit",
+    "Recency",
+    "RelatedConfig",
+    "RelatedResults",
     "SearchConfig",
     "SearchResults",
     "Searcher",

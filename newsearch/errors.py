@@ -18,6 +18,7 @@ from newsearch.indexer.errors import (
     NewsearchError,
     QueryError,
     StorageError,
+    UnknownArticleError,
 )
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "NewsearchError",
     "QueryError",
     "StorageError",
+    "UnknownArticleError",
 ]

@@ -15,7 +15,7 @@ from .filters import Filter
 from .snippets import Snippet
 
 #: Version of the JSON output: the major number changes on any incompatible change, the
-#: minor one when fields are added (1.1: ``facets``, and ``kind`` on snippet matches).
+#: minor one when fields are added (1.1: ``facets``, ``recency``, ``kind`` on snippet matches).
 SCHEMA = "newsearch.results/1.1"
 
 
@@ -97,6 +97,9 @@ class SearchResults:
     #: Counts of category, source and month over all matching stories, when asked for
     #: (``search(facets=True)``; schema 1.1); None otherwise.
     facets: Facets | None = None
+    #: The recency decay applied to the scores (``half_life_days``, ``weight``, ``now``), or
+    #: None when off.
+    recency: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA, **asdict(self)}

@@ -9,13 +9,14 @@ published generation, and each query runs wholly on one generation.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -39,6 +40,8 @@ from .filters import Filter
 from .fusion import Fusion
 from .highlights import nearest_sentences
 from .query import clean_query as _clean_query
+from .recency import DEFAULT_WEIGHT, Recency, make_recency, parse_now
+from .related import RelatedConfig, RelatedResults, related_stories
 from .results import ArticleHit, ParagraphHit, SearchResults
 from .snippets import find_matches, make_snippet, query_stems
 
@@ -62,6 +65,10 @@ class SearchConfig:
     #: Mark the sentence nearest to the query in shown paragraphs that hold no query word
     #: (hybrid and dense mode; costs one encoding of those paragraphs' sentences per page).
     semantic_highlights: bool = True
+    #: Recency decay (``search/recency.py``): off when None; days otherwise.
+    recency_half_life: float | None = None
+    #: Its weight w: a story's score times 1 - w + w * 2^(-age / half_life).
+    recency_weight: float = DEFAULT_WEIGHT
 
 
 class Searcher:
@@ -168,6 +175,8 @@ class Searcher:
         fusion: Fusion | None = None,
         offset: int = 0,
         facets: bool = False,
+        recency: Recency | float | str | None = None,
+        now: dt.datetime | dt.date | str | None = None,
     ) -> SearchResults:
         """Top ``k`` stories for ``query`` (articles with ``collapse=False``), each scored by
         its best paragraph, with snippets.
@@ -187,10 +196,19 @@ class Searcher:
 
         ``facets``: also count category, source and month over all the query's matching
         stories (``search/facets.py`` says which those are), in ``SearchResults.facets``.
+
+        ``recency`` decays scores by age (``search/recency.py``): a ``Recency``, or a half-life
+        (days, or ``"30d"``, ``"12h"``) weighted by ``config.recency_weight``; None uses
+        ``config.recency_half_life`` (off by default), 0 turns it off. Age is counted to ``now``
+        (default: the current time; pass one for reproducible pages).
         """
+        decay = self._recency(recency)
+        when = parse_now(now) if decay is not None else None
         self._pinned.state = self._state  # one generation for the whole query
         try:
-            return self._search(query, k, mode, filters, collapse, fusion, offset, facets)
+            return self._search(
+                query, k, mode, filters, collapse, fusion, offset, facets, decay=decay, now=when
+            )
         finally:
             self._pinned.state = None
 
@@ -204,6 +222,8 @@ class Searcher:
         fusion: Fusion | None,
         offset: int = 0,
         facets: bool = False,
+        decay: Recency | None = None,
+        now: dt.datetime | None = None,
     ) -> SearchResults:
         started = time.perf_counter()
         query = _clean_query(query)
@@ -240,6 +260,8 @@ class Searcher:
             else:
                 coverage = kw[0][1] / ceiling if kw and ceiling else None
                 fused = fusion.fuse(kw, dense, coverage)
+            if decay is not None and now is not None:
+                fused = self._decayed(fused, decay, now)
 
             hits = self._group(fused, kw, dense, want, by_story=collapse)
             if collapse:
@@ -279,7 +301,33 @@ class Searcher:
             offset=offset,
             total_estimate=estimate,
             facets=counted,
+            recency=_recency_dict(decay, now),
         )
+
+    def _recency(self, recency: Recency | float | str | None) -> Recency | None:
+        """The decay a search applies: the one given, else the configured one, or none."""
+        if isinstance(recency, Recency):
+            return recency
+        if recency is None:
+            recency = self.config.recency_half_life
+        return make_recency(recency, self.config.recency_weight)
+
+    def _decayed(
+        self, ranked: list[tuple[int, float]], decay: Recency, now: dt.datetime
+    ) -> list[tuple[int, float]]:
+        """A fused candidate list with each paragraph's score times its article's recency
+        factor, best first again (the factor is per article, so an article's and a story's
+        score, their best paragraph's, are the decayed ones)."""
+        paragraphs = self.docstore.paragraphs(pid for pid, _ in ranked)
+        articles = self.docstore.articles({p.article_id for p in paragraphs.values()})
+        factor = {aid: decay.factor(a.date, now) for aid, a in articles.items()}
+        out = [
+            (pid, s * factor.get(paragraphs[pid].article_id, 1.0 - decay.weight))
+            for pid, s in ranked
+            if pid in paragraphs
+        ]
+        out.sort(key=lambda e: -e[1])  # stable: ties keep their fused order
+        return out
 
     def facets(
         self,
@@ -407,6 +455,28 @@ class Searcher:
             )
         return out if by_story else out[:k]
 
+    # -- related stories --------------------------------------------------------------------
+
+    def related(
+        self, article_id: str, k: int = 10, config: RelatedConfig | None = None
+    ) -> RelatedResults:
+        """The ``k`` stories nearest to an indexed article ("more like this"), its own story
+        left out; ``UnknownArticleError`` for an id the index does not hold. See
+        ``search/related.py``."""
+        self._pinned.state = self._state  # one generation for the whole call
+        try:
+            return related_stories(
+                article_id,
+                min(k, MAX_K) if isinstance(k, int) else k,
+                self.docstore,
+                self.keyword,
+                self.vectors,
+                lambda texts: self._query_embedder().encode(texts),
+                config,
+            )
+        finally:
+            self._pinned.state = None
+
     def close(self) -> None:
         self._state.close()
 
@@ -443,6 +513,13 @@ def _with_snippets(
             at += 1
         out.append(replace(hit, paragraphs=paragraphs))
     return out
+
+
+def _recency_dict(decay: Recency | None, now: dt.datetime | None) -> dict[str, Any] | None:
+    """What ``SearchResults.recency`` reports: None when no decay was applied."""
+    if decay is None or now is None:
+        return None
+    return {"half_life_days": decay.half_life, "weight": decay.weight, "now": now.isoformat()}
 
 
 def _space(model: ModelInfo) -> tuple[str, int, str]:

@@ -42,6 +42,8 @@ from newsearch.search import Fusion
 from newsearch.search.filters import Filter
 from newsearch.search.live import GenerationGoneError, IndexUnavailableError
 from newsearch.search.query import MAX_QUERY_CHARS, prepare_query
+from newsearch.search.recency import make_recency
+from newsearch.search.related import UnknownArticleError
 from newsearch.search.searcher import MAX_K
 
 from .backend import Served, open_served
@@ -81,6 +83,13 @@ class SearchRequest(BaseModel):
     generation: str | None = Field(
         None, description="the `generation` of an earlier answer: page within that generation"
     )
+    recency: str | float | None = Field(
+        None, description="lift recent stories: a half-life such as 30d, 12h, 2w (days if bare)"
+    )
+    recency_weight: float | None = Field(
+        None, ge=0, lt=1, description="the decay's weight w (default 0.5): old stories keep 1 - w"
+    )
+    now: str | None = Field(None, description="age stories relative to this date (YYYY-MM-DD)")
 
 
 def error_status(exc: BaseException) -> int:
@@ -195,6 +204,9 @@ def create_app(
         filters = Filter.make(
             source=req.source, category=req.category, since=req.since, until=req.until
         )
+        decay = make_recency(req.recency, req.recency_weight)
+        if decay is None and (req.now or req.recency_weight is not None):
+            raise QueryError("now and recency_weight need recency (a half-life such as 30d)")
         with live.use(req.generation) as searcher:
             results = searcher.search(
                 req.q,
@@ -205,6 +217,8 @@ def create_app(
                 fusion=_fusion(req.fusion),
                 offset=req.offset,
                 facets=req.facets,
+                recency=decay,
+                now=req.now,
             )
             generation = searcher.generation.name
         answer = results.to_dict()
@@ -233,6 +247,9 @@ def create_app(
         collapse: bool = True,
         facets: bool = False,
         generation: str | None = None,
+        recency: str | None = None,
+        recency_weight: Annotated[float | None, Query(ge=0, lt=1)] = None,
+        now: str | None = None,
     ) -> Response:
         """The `newsearch.results/1.1` answer of `newsearch query --json`, plus `offset`,
         `total_estimate`, `generation` (pass it back for the next page: pages of one
@@ -250,6 +267,9 @@ def create_app(
             collapse=collapse,
             facets=facets,
             generation=generation,
+            recency=recency,
+            recency_weight=recency_weight,
+            now=now,
         )
         return _json(await in_thread(lambda: run_search(req)))
 
@@ -284,6 +304,30 @@ def create_app(
                 ],
                 "generation": searcher.generation.name,
             }
+
+    def read_related(article_id: str, k: int, generation: str | None) -> dict[str, Any]:
+        with live.use(generation) as searcher:
+            try:
+                results = searcher.related(article_id, k=k)
+            except UnknownArticleError as exc:
+                raise StarletteHTTPException(404, str(exc)) from None
+            return {**results.to_dict(), "generation": searcher.generation.name}
+
+    # Before /articles/{id}: ids hold slashes, so that route would take ".../related" too.
+    @app.get(
+        "/articles/{article_id:path}/related",
+        summary="Stories related to an article",
+        tags=["read"],
+    )
+    async def related(
+        article_id: str,
+        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+        generation: str | None = None,
+    ) -> Response:
+        """The `newsearch.related/1` answer of `newsearch related --json`: the stories nearest
+        to the article by meaning and by shared rare words, its own story left out; 404 for
+        an unknown article."""
+        return _json(await in_thread(lambda: read_related(article_id, k, generation)))
 
     @app.get("/articles/{article_id:path}", summary="An article and its paragraphs", tags=["read"])
     async def article(article_id: str, generation: str | None = None) -> Response:

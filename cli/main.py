@@ -284,6 +284,13 @@ def query(
     explain: Annotated[
         bool, typer.Option("--explain", help="Show per-hit ranks, scores and story links.")
     ] = False,
+    offset: Annotated[
+        int, typer.Option("--offset", help="Stories to skip: the next page (offset + k <= 1000).")
+    ] = 0,
+    facets: Annotated[
+        bool,
+        typer.Option("--facets", help="Count category, source and month over all matches."),
+    ] = False,
     recency: RecencyOpt = None,
     recency_weight: RecencyWeightOpt = None,
     now: NowOpt = None,
@@ -322,6 +329,8 @@ def query(
                 filters=filters,
                 collapse=collapse,
                 fusion=chosen,
+                offset=offset,
+                facets=facets,
                 recency=decay,
                 now=now,
             )
@@ -329,6 +338,8 @@ def query(
             print(json.dumps(results.to_dict(), ensure_ascii=False))
             return
         render.print_results(results, explain)
+        if results.facets is not None:
+            render.print_facets(results.facets)
 
 
 def _recency(half_life: str | None, weight: float | None, now: str | None) -> Any:

@@ -142,14 +142,41 @@ def _reasons_text(reasons: dict[str, int]) -> str:
     return " (" + ", ".join(f"{n} {escape(kind)}" for kind, n in reasons.items()) + ")"
 
 
+#: How a snippet mark is drawn, by ``Match.kind``: query words bold yellow, the sentence that
+#: matched by meaning underlined in cyan.
+MARK_STYLES = {"word": "bold yellow", "semantic": "underline cyan"}
+
+
 def marked(snippet: Any) -> Any:
-    """A snippet as rich Text with the query's words highlighted."""
+    """A snippet as rich Text with the query's words (or the sentence that matched by
+    meaning) highlighted."""
     from rich.text import Text
 
     text = Text(snippet.text)
     for m in snippet.matches:
-        text.stylize("bold yellow", m.start, m.end)
+        text.stylize(MARK_STYLES.get(getattr(m, "kind", "word"), "bold yellow"), m.start, m.end)
     return text
+
+
+#: Values listed per facet (``--json`` has them all).
+MAX_FACET_VALUES = 12
+
+
+def print_facets(facets: Any) -> None:
+    """Facet counts after the hits: one line per facet, most frequent values first."""
+    what = f"{facets.total} matching"
+    if facets.depth:
+        what += f"; by meaning: the {facets.depth} nearest paragraphs"
+    if not facets.words_complete:
+        what += "; by words: the best paragraphs only"
+    out.print(f"[bold]facets[/] [dim]({escape(what)})[/]")
+    for name in ("category", "source", "month"):
+        values = getattr(facets, name)
+        if not values:
+            continue
+        shown = ", ".join(f"{escape(v.value)} {v.count}" for v in values[:MAX_FACET_VALUES])
+        more = len(values) - MAX_FACET_VALUES
+        out.print(f"  [cyan]{name:>8}[/]  {shown}{f' … (+{more} more)' if more > 0 else ''}")
 
 
 def _print_explain(hit: Any) -> None:
@@ -172,10 +199,11 @@ def print_results(results: Any, explain: bool = False) -> None:
     if not results.hits:
         out.print(f"no results for [bold]{escape(shown)}[/] ({results.mode})")
         return
+    first = f" from #{results.offset + 1}" if results.offset else ""
     decay = getattr(results, "recency", None)
     lifted = f", recency half-life {decay['half_life_days']:g}d" if decay else ""
     out.print(
-        f"[dim]{len(results.hits)} results for[/] [bold]{escape(shown)}[/] "
+        f"[dim]{len(results.hits)} results{first} for[/] [bold]{escape(shown)}[/] "
         f"[dim]({results.mode}{lifted}, {results.took_ms:.0f} ms)[/]\n"
     )
     print_hits(results.hits, explain)

@@ -174,6 +174,19 @@ class Docstore:
     def paragraph_ids(self) -> list[int]:
         return [r[0] for r in self._conn().execute("SELECT pid FROM paragraphs ORDER BY pid")]
 
+    def paragraph_article_ids(self) -> dict[int, str]:
+        """Every paragraph's article id, in one scan: facet counts map thousands of matching
+        paragraphs to articles per query, which ``paragraphs()`` (text and all) made slow."""
+        return dict(self._conn().execute("SELECT pid, article_id FROM paragraphs"))
+
+    def all_articles(self) -> dict[str, StoredArticle]:
+        """Every article row (facet counts read them once per generation)."""
+        rows = self._conn().execute(
+            "SELECT id, title, source_path, date, source, url, category, paragraphs, "
+            f"{self._story_cols} FROM articles"
+        )
+        return {row[0]: StoredArticle(*row) for row in rows}
+
     def paragraphs(self, pids: Iterable[int]) -> dict[int, StoredParagraph]:
         ids = list(pids)
         out: dict[int, StoredParagraph] = {}

@@ -69,6 +69,10 @@ class _SharedEncoder:
     def encode_query(self, text: str):  # type: ignore[no-untyped-def]
         return self._encoder.encode_query(text)  # type: ignore[attr-defined]
 
+    def encode(self, texts, progress=None):  # type: ignore[no-untyped-def]
+        """Sentences of a page's semantic highlights (``search/highlights.py``)."""
+        return self._encoder.encode(texts, progress)  # type: ignore[attr-defined]
+
 
 class _Open:
     """An open generation and how many queries use it."""

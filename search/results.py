@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .facets import Facets
 from .filters import Filter
 from .snippets import Snippet
 
-#: Version of the JSON output; bumped on any incompatible change.
-SCHEMA = "newsearch.results/1"
+#: Version of the JSON output: the major number changes on any incompatible change, the
+#: minor one when fields are added (1.1: ``facets``, ``recency``, ``kind`` on snippet matches).
+SCHEMA = "newsearch.results/1.1"
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,9 @@ class SearchResults:
     offset: int = 0
     #: About how many stories (articles) match in all: exact when the last page is short.
     total_estimate: int = 0
+    #: Counts of category, source and month over all matching stories, when asked for
+    #: (``search(facets=True)``; schema 1.1); None otherwise.
+    facets: Facets | None = None
     #: The recency decay applied to the scores (``half_life_days``, ``weight``, ``now``), or
     #: None when off.
     recency: dict[str, Any] | None = None

@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -34,13 +35,15 @@ from newsearch.indexer.stores import (
 )
 
 from .collapse import collapse_stories
+from .facets import MAX_WORD_PARAGRAPHS, ArticleTable, Facets, count_facets
 from .filters import Filter
 from .fusion import Fusion
+from .highlights import nearest_sentences
 from .query import clean_query as _clean_query
 from .recency import DEFAULT_WEIGHT, Recency, make_recency, parse_now
 from .related import RelatedConfig, RelatedResults, related_stories
 from .results import ArticleHit, ParagraphHit, SearchResults
-from .snippets import make_snippet, query_stems
+from .snippets import find_matches, make_snippet, query_stems
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[str, ...] = ("hybrid", "bm25", "dense")
@@ -59,6 +62,9 @@ class SearchConfig:
     fusion: Fusion = field(default_factory=Fusion)
     paragraphs_per_hit: int = 2
     keyword: KeywordConfig = field(default_factory=KeywordConfig)
+    #: Mark the sentence nearest to the query in shown paragraphs that hold no query word
+    #: (hybrid and dense mode; costs one encoding of those paragraphs' sentences per page).
+    semantic_highlights: bool = True
     #: Recency decay (``search/recency.py``): off when None; days otherwise.
     recency_half_life: float | None = None
     #: Its weight w: a story's score times 1 - w + w * 2^(-age / half_life).
@@ -81,6 +87,9 @@ class Searcher:
         self._embedder: Encoder | None = embedder
         self._embedder_given = embedder is not None
         self._embedder_lock = threading.Lock()
+        #: Facet lookups of the generations facets were counted on (``search/facets.py``).
+        self._tables: dict[Path, ArticleTable | None] = {}
+        self._tables_lock = threading.Lock()
         if embedder is not None:
             check_same_model(self.meta.model, embedder.info)
 
@@ -165,6 +174,7 @@ class Searcher:
         collapse: bool = True,
         fusion: Fusion | None = None,
         offset: int = 0,
+        facets: bool = False,
         recency: Recency | float | str | None = None,
         now: dt.datetime | dt.date | str | None = None,
     ) -> SearchResults:
@@ -184,6 +194,9 @@ class Searcher:
         a story: digging deeper appends the stories it finds after those already ranked
         instead of re-ranking them, so every page is a slice of one sequence.
 
+        ``facets``: also count category, source and month over all the query's matching
+        stories (``search/facets.py`` says which those are), in ``SearchResults.facets``.
+
         ``recency`` decays scores by age (``search/recency.py``): a ``Recency``, or a half-life
         (days, or ``"30d"``, ``"12h"``) weighted by ``config.recency_weight``; None uses
         ``config.recency_half_life`` (off by default), 0 turns it off. Age is counted to ``now``
@@ -194,7 +207,7 @@ class Searcher:
         self._pinned.state = self._state  # one generation for the whole query
         try:
             return self._search(
-                query, k, mode, filters, collapse, fusion, offset, decay=decay, now=when
+                query, k, mode, filters, collapse, fusion, offset, facets, decay=decay, now=when
             )
         finally:
             self._pinned.state = None
@@ -208,6 +221,7 @@ class Searcher:
         collapse: bool,
         fusion: Fusion | None,
         offset: int = 0,
+        facets: bool = False,
         decay: Recency | None = None,
         now: dt.datetime | None = None,
     ) -> SearchResults:
@@ -226,7 +240,9 @@ class Searcher:
         filters = filters or Filter()
         fusion = fusion or self.config.fusion
         total = max(1, self.meta.paragraphs)
-        limit = min(max(self.config.candidates, 5 * k), total)
+        # The first depth never depends on k or offset: pages of any size are then slices of
+        # one sequence (a deeper first list for a bigger page would re-rank the top).
+        limit = min(self.config.candidates, total)
         qvec = self.encode_query(query) if mode in ("hybrid", "dense") else None
         ceiling = self.keyword.ceiling(query) if mode == "hybrid" and fusion.needs_coverage else 0
         ranked: list[ArticleHit] = []  # stories (articles) in page order, across depths
@@ -268,7 +284,11 @@ class Searcher:
             per_article = max(1, self.meta.paragraphs) / max(1, self.meta.articles)
             estimate = min(self.meta.articles, max(want, round(len(fused) / per_article)))
         page = [replace(h, rank=rank) for rank, h in enumerate(ranked[offset:want], offset + 1)]
-        hits = _with_snippets(page, query)
+        encode = None
+        if qvec is not None and self.config.semantic_highlights:
+            encode = getattr(self._query_embedder(), "encode", None)
+        hits = _with_snippets(page, query, qvec, encode)
+        counted = self._facets(query, mode, qvec, filters, collapse) if facets else None
         took = (time.perf_counter() - started) * 1000
         return SearchResults(
             query=query,
@@ -280,6 +300,7 @@ class Searcher:
             filters=filters,
             offset=offset,
             total_estimate=estimate,
+            facets=counted,
             recency=_recency_dict(decay, now),
         )
 
@@ -307,6 +328,59 @@ class Searcher:
         ]
         out.sort(key=lambda e: -e[1])  # stable: ties keep their fused order
         return out
+
+    def facets(
+        self,
+        query: str,
+        mode: Mode | str = "hybrid",
+        *,
+        filters: Filter | None = None,
+        collapse: bool = True,
+    ) -> Facets:
+        """Only the facet counts of ``search(query, ..., facets=True)``, without ranking a
+        page: what the search page asks once per facet, with that facet's own filter left out
+        (so the counts beside category values say what choosing another category gives)."""
+        self._pinned.state = self._state
+        try:
+            query = _clean_query(query)
+            if mode not in MODES:
+                raise QueryError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+            qvec = self.encode_query(query) if mode in ("hybrid", "dense") else None
+            return self._facets(query, mode, qvec, filters or Filter(), collapse)
+        finally:
+            self._pinned.state = None
+
+    def _facets(
+        self, query: str, mode: str, qvec: np.ndarray | None, filters: Filter, collapse: bool
+    ) -> Facets:
+        """Facet counts over the query's matching stories: every paragraph holding a query
+        word (up to ``MAX_WORD_PARAGRAPHS``) and the ``candidates`` nearest by meaning."""
+        total = max(1, self.meta.paragraphs)
+        pids: list[int] = []
+        complete = True
+        if mode in ("hybrid", "bm25"):
+            cap = min(total, MAX_WORD_PARAGRAPHS)
+            words = self.keyword_search(query, cap)
+            complete = len(words) < cap or cap == total
+            pids += [pid for pid, _ in words]
+        depth = 0
+        if qvec is not None:
+            depth = min(self.config.candidates, total)
+            pids += [pid for pid, _ in self._dense(qvec, depth)]
+        return count_facets(
+            self.docstore, pids, filters, collapse, depth, complete, self._article_table()
+        )
+
+    def _article_table(self) -> ArticleTable | None:
+        """The facet lookups of the generation this query reads, loaded on first use; only
+        the two newest are kept (queries still on an older one fall back to the docstore)."""
+        generation = self.generation
+        with self._tables_lock:
+            if generation not in self._tables:
+                self._tables[generation] = ArticleTable.load(self.docstore)
+                for old in list(self._tables)[:-2]:
+                    del self._tables[old]
+            return self._tables.get(generation)
 
     def _filter(self, ranked: list[tuple[int, float]], filters: Filter) -> list[tuple[int, float]]:
         """The entries of a candidate list whose article passes ``filters``, in order."""
@@ -413,18 +487,30 @@ class Searcher:
         self.close()
 
 
-def _with_snippets(hits: list[ArticleHit], query: str) -> list[ArticleHit]:
-    """The hits with a snippet on each paragraph (dense-only paragraphs get one without
-    marks: the reader still sees why the hit is there)."""
+def _with_snippets(
+    hits: list[ArticleHit],
+    query: str,
+    qvec: np.ndarray | None = None,
+    encode: Callable[[Sequence[str]], np.ndarray] | None = None,
+) -> list[ArticleHit]:
+    """The hits with a snippet on each paragraph. A paragraph holding no query word (found by
+    meaning, or by its headline) gets its sentence nearest to ``qvec`` marked instead, when a
+    query vector and its encoder are given (hybrid and dense mode; ``search/highlights.py``)."""
     stems = query_stems(query)
+    texts = [f"{p.context} {p.text}" if p.context else p.text for h in hits for p in h.paragraphs]
+    spans: dict[int, tuple[int, int] | None] = {}
+    if qvec is not None and encode is not None:
+        bare = [i for i, t in enumerate(texts) if not find_matches(t, stems)]
+        found = nearest_sentences([texts[i] for i in bare], qvec, encode) if bare else []
+        spans = dict(zip(bare, found, strict=True))
     out = []
+    at = 0
     for hit in hits:
-        paragraphs = [
-            replace(
-                p, snippet=make_snippet(f"{p.context} {p.text}" if p.context else p.text, stems)
-            )
-            for p in hit.paragraphs
-        ]
+        paragraphs = []
+        for p in hit.paragraphs:
+            snippet = make_snippet(texts[at], stems, semantic=spans.get(at))
+            paragraphs.append(replace(p, snippet=snippet))
+            at += 1
         out.append(replace(hit, paragraphs=paragraphs))
     return out
 

@@ -19,12 +19,21 @@ LEAD_CHARS = 60
 ELLIPSIS = "…"
 
 
+#: A ``Match`` of a query word (by stem).
+WORD = "word"
+#: A ``Match`` of the sentence nearest to the query by meaning (``search/highlights.py``),
+#: given only when no query word occurs in the paragraph.
+SEMANTIC = "semantic"
+
+
 @dataclass(frozen=True)
 class Match:
-    """One marked word: ``text[start:end]`` of the snippet, as written in the article."""
+    """One marked span: ``text[start:end]`` of the snippet, as written in the article; a query
+    word (``kind`` "word") or the sentence that matched by meaning (``kind`` "semantic")."""
 
     start: int
     end: int
+    kind: str = WORD
 
 
 @dataclass(frozen=True)
@@ -105,9 +114,21 @@ def _window(text: str, matches: list[Match], max_chars: int) -> tuple[int, int]:
     return start, end
 
 
-def make_snippet(text: str, stems: frozenset[str], max_chars: int = MAX_CHARS) -> Snippet:
-    """Mark the query's words in ``text``; trim long text to the window with most marks."""
+def make_snippet(
+    text: str,
+    stems: frozenset[str],
+    max_chars: int = MAX_CHARS,
+    semantic: tuple[int, int] | None = None,
+) -> Snippet:
+    """Mark the query's words in ``text``; trim long text to the window with most marks.
+
+    ``semantic``: the ``[start, end)`` of the sentence that matched by meaning, marked (and
+    the window put on it) only when no query word occurs in ``text``; a sentence longer than
+    the window is marked as far as the window shows it.
+    """
     matches = find_matches(text, stems)
+    if not matches and semantic is not None and semantic[1] > semantic[0]:
+        matches = [Match(semantic[0], semantic[1], SEMANTIC)]
     if len(text) <= max_chars:
         return Snippet(text, matches, 0, len(text), False)
     start, end = _window(text, matches, max_chars)
@@ -115,6 +136,9 @@ def make_snippet(text: str, stems: frozenset[str], max_chars: int = MAX_CHARS) -
     suffix = " " + ELLIPSIS if end < len(text) else ""
     shift = len(prefix) - start
     kept = [
-        Match(m.start + shift, m.end + shift) for m in matches if m.start >= start and m.end <= end
+        Match(max(m.start, start) + shift, min(m.end, end) + shift, m.kind)
+        for m in matches
+        if (m.start >= start and m.end <= end)
+        or (m.kind == SEMANTIC and m.start < end and m.end > start)
     ]
     return Snippet(prefix + text[start:end] + suffix, kept, start, end, True)

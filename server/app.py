@@ -49,7 +49,7 @@ from newsearch.search.searcher import MAX_K
 from .backend import Served, open_served
 from .config import ServerConfig
 from .limits import BodyLimit
-from .page import FACET_DEPTH, PAGE_SIZE, Page, PageState, build_page
+from .page import PAGE_SIZE, Page, PageState, build_page
 from .watcher import Watcher
 
 log = logging.getLogger("newsearch.server")
@@ -71,7 +71,7 @@ class SearchRequest(BaseModel):
 
     q: str = Field(description='the query: free text, "quoted phrases" stay phrases')
     k: int = Field(10, ge=1, le=MAX_K, description="hits per page")
-    offset: int = Field(0, ge=0, le=MAX_K - 1, description="stories to skip (offset + k <= 1000)")
+    offset: int = Field(0, ge=0, description="stories to skip (offset + k <= 1000, else 400)")
     mode: Mode = "hybrid"
     fusion: FusionName | None = None
     source: list[str] = Field(default_factory=list)
@@ -79,6 +79,7 @@ class SearchRequest(BaseModel):
     since: str = Field("", description="YYYY-MM-DD, YYYY-MM or YYYY (inclusive)")
     until: str = Field("", description="YYYY-MM-DD, YYYY-MM or YYYY (inclusive)")
     collapse: bool = True
+    facets: bool = Field(False, description="count category, source and month over all matches")
     generation: str | None = Field(
         None, description="the `generation` of an earlier answer: page within that generation"
     )
@@ -215,6 +216,7 @@ def create_app(
                 collapse=req.collapse,
                 fusion=_fusion(req.fusion),
                 offset=req.offset,
+                facets=req.facets,
                 recency=decay,
                 now=req.now,
             )
@@ -235,7 +237,7 @@ def create_app(
     async def search_get(
         q: Annotated[str, Query(description="the query")],
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-        offset: Annotated[int, Query(ge=0, le=MAX_K - 1)] = 0,
+        offset: Annotated[int, Query(ge=0)] = 0,
         mode: Mode = "hybrid",
         fusion: FusionName | None = None,
         source: Annotated[list[str] | None, Query()] = None,
@@ -243,12 +245,13 @@ def create_app(
         since: str = "",
         until: str = "",
         collapse: bool = True,
+        facets: bool = False,
         generation: str | None = None,
         recency: str | None = None,
         recency_weight: Annotated[float | None, Query(ge=0, lt=1)] = None,
         now: str | None = None,
     ) -> Response:
-        """The `newsearch.results/1` answer of `newsearch query --json`, plus `offset`,
+        """The `newsearch.results/1.1` answer of `newsearch query --json`, plus `offset`,
         `total_estimate`, `generation` (pass it back for the next page: pages of one
         generation never repeat or skip a story) and `warnings`."""
         req = SearchRequest(
@@ -262,6 +265,7 @@ def create_app(
             since=since,
             until=until,
             collapse=collapse,
+            facets=facets,
             generation=generation,
             recency=recency,
             recency_weight=recency_weight,
@@ -436,11 +440,13 @@ def create_app(
             results = searcher.search(
                 state.q, k=PAGE_SIZE, mode=state.mode, filters=filters, offset=state.offset
             )
-            facet_filter = replace(filters, source=(), category=())
-            facet_hits = searcher.search(
-                state.q, k=FACET_DEPTH, mode=state.mode, filters=facet_filter
-            ).hits
-            page = build_page(state, results, searcher.generation.name, facet_hits, notice)
+            counts = searcher.facets(
+                state.q, state.mode, filters=replace(filters, source=(), category=())
+            )
+            months = searcher.facets(
+                state.q, state.mode, filters=replace(filters, since="", until="")
+            )
+            page = build_page(state, results, searcher.generation.name, counts, months, notice)
             return page, 200
 
         token = (state.g or None) if state.page > 1 else None

@@ -8,21 +8,22 @@ text pieces and escapes all of them (Jinja2 autoescape); snippet marks are piece
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from newsearch.search.facets import FacetCount, Facets
 from newsearch.search.results import ArticleHit, SearchResults
 from newsearch.search.searcher import MAX_K, MODES
+from newsearch.search.snippets import SEMANTIC
 
 #: Hits per page.
 PAGE_SIZE = 10
 #: The deepest page: a query reaches MAX_K stories.
 MAX_PAGE = MAX_K // PAGE_SIZE
-#: Facet counts are taken over this many of the query's best stories.
-FACET_DEPTH = 100
+#: Months listed at most beside the date range (the most frequent ones).
+MAX_MONTHS = 12
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,12 @@ class PageState:
 
 @dataclass(frozen=True)
 class Piece:
-    """A run of snippet text; ``marked`` when it is a matched query word."""
+    """A run of snippet text; ``marked`` when it is a matched query word, or (also
+    ``semantic``) the sentence that matched by meaning."""
 
     text: str
     marked: bool = False
+    semantic: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,9 @@ class Page:
     generation: str = ""
     categories: list[FacetValue] = field(default_factory=list)
     sources: list[FacetValue] = field(default_factory=list)
+    months: list[FacetValue] = field(default_factory=list)
+    #: Matching stories the facet counts are taken over (filters but the facets' own applied).
+    facet_total: int = 0
     modes: list[tuple[str, str, bool]] = field(default_factory=list)
     prev_url: str | None = None
     next_url: str | None = None
@@ -175,7 +181,8 @@ def pieces(text: str, matches: Iterable[Any]) -> list[Piece]:
             continue
         if start > at:
             out.append(Piece(text[at:start]))
-        out.append(Piece(text[start:end], marked=True))
+        semantic = getattr(m, "kind", "word") == SEMANTIC
+        out.append(Piece(text[start:end], marked=True, semantic=semantic))
         at = end
     if at < len(text):
         out.append(Piece(text[at:]))
@@ -234,32 +241,43 @@ def hit_view(hit: ArticleHit) -> Hit:
     )
 
 
-def facets(state: PageState, name: str, hits: Iterable[ArticleHit]) -> list[FacetValue]:
-    """Values of ``name`` among the best stories of the query (filtered by everything but
-    the facets), most frequent first; chosen values are listed even when absent there."""
-    counts = Counter(getattr(h, name).strip() for h in hits if getattr(h, name).strip())
-    labels = {v.casefold(): v for v in counts}
+def facets(state: PageState, name: str, counts: Iterable[FacetCount]) -> list[FacetValue]:
+    """The values of facet ``name`` (category, source) with their counts over all the query's
+    matching stories (``search/facets.py``), most frequent first; chosen values are listed
+    even when no matching story has them."""
+    values = list(counts)
     chosen = _folded(getattr(state, name))
-    for value in getattr(state, name):
-        labels.setdefault(value.casefold(), value)
-    folded = Counter()
-    for value, n in counts.items():
-        folded[value.casefold()] += n
-    order = sorted(labels, key=lambda v: (-folded.get(v, 0), v))
+    listed = {v.value.casefold() for v in values}
+    values += [FacetCount(v, 0) for v in getattr(state, name) if v.casefold() not in listed]
     return [
-        FacetValue(labels[v], folded.get(v, 0), v in chosen, state.toggled(name, labels[v]))
-        for v in order
+        FacetValue(v.value, v.count, v.value.casefold() in chosen, state.toggled(name, v.value))
+        for v in values
     ]
+
+
+def month_facets(state: PageState, counts: Iterable[FacetCount]) -> list[FacetValue]:
+    """Months with matching stories, newest first (the ``MAX_MONTHS`` most frequent): each
+    links to the date range of that month, or back to no range when it is the one chosen."""
+    top = sorted(counts, key=lambda v: (-v.count, v.value))[:MAX_MONTHS]
+    out = []
+    for v in sorted(top, key=lambda v: v.value, reverse=True):
+        chosen = state.since == v.value and state.until == v.value
+        url = state.url(since="", until="") if chosen else state.url(since=v.value, until=v.value)
+        out.append(FacetValue(v.value, v.count, chosen, url))
+    return out
 
 
 def build_page(
     state: PageState,
     results: SearchResults,
     generation: str,
-    facet_hits: list[ArticleHit],
+    facet_counts: Facets,
+    month_counts: Facets | None = None,
     notice: str = "",
 ) -> Page:
-    """Everything the template shows for one results page."""
+    """Everything the template shows for one results page. ``facet_counts``: the query's
+    facets with every filter but category and source; ``month_counts``: with every filter but
+    the date range."""
     shown_state = replace(state, g=generation)
     has_next = (
         len(results.hits) == PAGE_SIZE
@@ -272,8 +290,10 @@ def build_page(
         total_estimate=results.total_estimate,
         took_ms=results.took_ms,
         generation=generation,
-        categories=facets(state, "category", facet_hits),
-        sources=facets(state, "source", facet_hits),
+        categories=facets(state, "category", facet_counts.category),
+        sources=facets(state, "source", facet_counts.source),
+        months=month_facets(state, month_counts.month if month_counts else []),
+        facet_total=facet_counts.total,
         modes=mode_links(state),
         prev_url=shown_state.url(page=state.page - 1) if state.page > 1 else None,
         next_url=shown_state.url(page=state.page + 1) if has_next else None,

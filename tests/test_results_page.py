@@ -78,7 +78,9 @@ def test_snippets_mark_stemmed_words_in_their_original_form(demo):
 def test_dense_only_hits_still_show_their_paragraph(demo):
     hit = demo.search("zzzqx", k=1, mode="dense").hits[0]
     snippet = hit.best.snippet
-    assert snippet is not None and snippet.text and snippet.matches == []
+    # No word to mark: the sentence nearest by meaning is marked instead (issue 17).
+    assert snippet is not None and snippet.text
+    assert [m.kind for m in snippet.matches] == ["semantic"]
 
 
 def _demo_dates() -> dict[str, str]:
@@ -164,13 +166,15 @@ def documented_schema() -> dict:
 def test_json_output_matches_the_documented_schema(seeds):
     data = json.loads(json.dumps(seeds.search("security guarantees", k=3).to_dict()))
     assert _shape(data) == _shape(documented_schema())
-    assert data["schema"] == "newsearch.results/1"
+    assert data["schema"] == "newsearch.results/1.1"
     hit = data["hits"][0]
     for p in hit["paragraphs"]:
         for m in p["snippet"]["matches"]:
-            assert (
-                p["snippet"]["text"][m["start"] : m["end"]].lower().startswith(("secur", "guarant"))
-            )
+            shown = p["snippet"]["text"][m["start"] : m["end"]]
+            if m["kind"] == "word":
+                assert shown.lower().startswith(("secur", "guarant"))
+            else:  # a paragraph without the words: its sentence nearest by meaning
+                assert m["kind"] == "semantic" and len(shown.split()) > 1
 
 
 def test_result_dataclasses_mirror_the_documented_schema():

@@ -59,7 +59,7 @@ def one_line_error(status: int, body: object, expected: int) -> str:
 def test_search_answers_the_results_schema_with_paging_fields(server):
     status, body = search(server, q="security guarantees", k=3)
     assert status == 200
-    assert body["schema"] == "newsearch.results/1"
+    assert body["schema"] == "newsearch.results/1.1"
     assert body["hits"][0]["article_id"].startswith("world/2026-03-14-valdoria")
     assert [h["rank"] for h in body["hits"]] == [1, 2, 3]
     assert body["offset"] == 0 and body["k"] == 3

@@ -12,6 +12,7 @@ instead, since ``.ci/run`` installs it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -174,3 +175,26 @@ def test_hostile_text_and_query_show_literally_and_run_nothing(server, browser):
     for href in sorted(set(hrefs))[:15]:
         browser.get(href)
         no_script_ran(browser)
+
+
+def test_facet_counts_and_a_sentence_matched_by_meaning(server, browser):
+    """Issue 17: counts over all matching stories beside the filters, months as date-range
+    links, and the sentence matched by meaning underlined rather than highlighted."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(server.base + "/?q=dock+labour+stoppage&mode=dense")
+    counts = browser.find_elements(By.CSS_SELECTOR, "#facet-category .count")
+    assert counts and all(re.fullmatch(r"\(\d+\)", c.text) for c in counts)
+    assert "matching stor" in browser.find_element(By.ID, "facet-note").text
+    semantic = browser.find_elements(By.CSS_SELECTOR, "mark.semantic")
+    assert semantic and semantic[0].text.strip()
+    style = "return getComputedStyle(arguments[0])"
+    border = browser.execute_script(style + ".borderBottomStyle;", semantic[0])
+    background = browser.execute_script(style + ".backgroundColor;", semantic[0])
+    assert border == "solid" and background in ("rgba(0, 0, 0, 0)", "transparent")
+    month = browser.find_element(By.CSS_SELECTOR, "#facet-month li a")
+    value = month.text
+    month.click()
+    query = parse_qs(urlsplit(browser.current_url).query)
+    assert query["since"] == [value] and query["until"] == [value]
+    no_script_ran(browser)

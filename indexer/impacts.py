@@ -189,9 +189,9 @@ class Impacts:
                 if header.get("format") != FORMAT or header.get("documents") != count:
                     return None
                 keys = lines[1:] if header["rows"] else []
-                ptr = np.load(f"{base}.ptr.npy", mmap_mode="r")
-                docs = np.load(f"{base}.docs.npy", mmap_mode="r")
-                tf = np.load(f"{base}.tf.npy", mmap_mode="r")
+                ptr = np.load(f"{base}.ptr.npy", mmap_mode="r").view(np.ndarray)
+                docs = np.load(f"{base}.docs.npy", mmap_mode="r").view(np.ndarray)
+                tf = np.load(f"{base}.tf.npy", mmap_mode="r").view(np.ndarray)
             except (OSError, ValueError, KeyError):
                 return None
             if len(keys) != header["rows"] or len(ptr) != len(keys) + 1 or len(docs) != len(tf):

@@ -2,9 +2,11 @@
 
 Whoosh scores an OR query one posting at a time in pure Python (union matchers, per-document
 ``max_quality`` checks): on BBC that was p50 75 ms / p95 554 ms per query against 2.5 / 7 ms
-for bm25s. The index stays Whoosh's; this reads each query term's posting blocks as arrays
-(one unpickle per block of 128 postings, not a Python call per posting), keeps the field
-lengths and the paragraph ids as arrays, and adds the per-term contributions with numpy.
+for bm25s. The index stays Whoosh's; this takes each query term's postings as arrays,
+keeps the field lengths and the paragraph ids as arrays, and adds the per-term contributions
+with numpy. The postings come from the memory-mapped arrays written beside each Whoosh
+segment (``impacts.py``: slices, no decoding); an index written before them has its posting
+blocks decoded (one unpickle per block of 128 postings) and cached.
 
 The formula is Whoosh's own (``whoosh.scoring.BM25F``, which scores each field with BM25 and
 sums the fields' clauses): per field ``idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * fl /

@@ -64,8 +64,9 @@ def segment_ids(reader: IndexReader) -> list[tuple[str, int, int]]:
 
 def write_impacts(directory: Path, fields: Sequence[str] = ("text", "title")) -> int:
     """Bring the arrays in ``directory`` in step with its Whoosh index: write those of every
-    segment that has none (after a build: all; after an update: the new or merged segment),
-    delete those of segments Whoosh no longer lists. Returns the postings written."""
+    segment that has none (after a build: all; after an update: the new or merged segment;
+    after the first update of an index written before the arrays: all, once), and delete
+    those of segments Whoosh no longer lists. Returns the postings written."""
     directory = Path(directory)
     ix = whoosh_index.open_dir(str(directory))
     written = 0

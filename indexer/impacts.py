@@ -195,8 +195,9 @@ class Impacts:
                 tf = np.load(f"{base}.tf.npy", mmap_mode="r").view(np.ndarray)
             except (OSError, ValueError, KeyError):
                 return None
-            if len(keys) != header["rows"] or len(ptr) != len(keys) + 1 or len(docs) != len(tf):
-                return None
+            shape_ok = len(ptr) == len(keys) + 1 and len(docs) == len(tf)
+            if len(keys) != header["rows"] or not shape_ok or ptr[0] != 0 or ptr[-1] != len(docs):
+                return None  # not these arrays' files: Whoosh's postings serve instead
             rows = {key: i for i, key in enumerate(keys)}
             segments.append(_Segment(offset, rows, ptr, docs, tf))
         return Impacts(segments)

@@ -120,6 +120,14 @@ def test_missing_or_stale_arrays_fall_back_to_whoosh_postings(tmp_path, docs):
     assert_same_as_whoosh(index, sample_queries(docs, 30, seed=51))
     assert write_impacts(tmp_path) > 0  # rewritten for the segment that lacked them
     assert_arrays_hold_whoosh_postings(tmp_path)
+    # arrays that do not fit their terms file (damaged, or another segment's) are not used
+    ptr = next(f for f in impact_files(tmp_path) if f.endswith(".ptr.npy"))
+    np.save(tmp_path / ptr, np.arange(5, dtype=np.int64))
+    index = KeywordIndex(tmp_path)
+    assert index._bm25(index._searcher().reader()).impacts is None
+    assert_same_as_whoosh(index, sample_queries(docs, 20, seed=52))
+    (tmp_path / ptr).write_bytes(b"not an array")
+    assert KeywordIndex(tmp_path).search("security", 5)
 
 
 def test_global_statistics_rescore_from_the_arrays(tmp_path, docs):

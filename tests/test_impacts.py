@@ -60,7 +60,7 @@ def assert_arrays_hold_whoosh_postings(directory: Path) -> None:
 def test_written_with_the_index_and_equal_to_whoosh_postings(tmp_path, docs):
     write_index(tmp_path, docs)
     files = impact_files(tmp_path)
-    assert len(files) == 4  # one segment: ptr, docs, tf, terms
+    assert len(files) == 5  # one segment: ptr, docs, tf, offsets, terms
     assert_arrays_hold_whoosh_postings(tmp_path)
     index = KeywordIndex(tmp_path)
     assert index._bm25(index._searcher().reader()).impacts is not None

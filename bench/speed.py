@@ -47,7 +47,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
-from peer import Peer, build_peer  # noqa: E402
+from peer import PEER_K, Peer, build_peer  # noqa: E402
 
 from newsearch.indexer import BuildOptions, Embedder, build_index, read_articles  # noqa: E402
 from newsearch.indexer.corpus.sgml import DOCUMENT as SGML_DOC  # noqa: E402
@@ -251,70 +251,76 @@ def bench(args: argparse.Namespace) -> Report:
     print(f"== {args.name}: {' '.join(map(str, corpus))}", flush=True)
     print(f"  {'measure':<52} {'newsearch':>22} {'peer':>22}", flush=True)
 
-    # 1. encoder throughput on a sample: bare encoder and a cold build, in one new process
-    sample_dir, _ = sample_corpus(corpus, work / "sample-corpus", args.sample)
-    sample_ix = work / "sample-index"
-    took, rss, proc = peak_rss_of(
-        [python, __file__, "--sample-child", str(sample_dir), str(sample_ix)], cwd=REPO
-    )
-    if proc.returncode:
-        raise SystemExit(proc.stderr)
-    child = json.loads(proc.stdout.strip().splitlines()[-1])
-    bare_rate, pipe_rate = child["bare_rate"], child["pipe_rate"]
-    report.add(
-        f"sample: sentence-transformers (torch), {child['texts']} texts (texts/s)",
-        f"{child['torch_rate']:.1f}",
-        "(what a peer embeds with)",
-        load=child["load_torch"],
-    )
-    report.add(
-        f"sample: bare build encoder ({child['encoder']}), same texts (texts/s)",
-        f"{bare_rate:.1f} ({bare_rate / child['torch_rate']:.2f}x torch)",
-        load=child["load_bare"],
-    )
-    report.add(
-        f"sample: cold build of the same, {child['paragraphs']} paragraphs, "
-        f"{child['embedded']} + {child.get('story_embedded', 0)} story texts (texts/s)",
-        f"{pipe_rate:.1f} ({pipe_rate / bare_rate:.0%} of bare)",
-        load=child["load_build"],
-    )
-    report.add("sample: that process's peak RSS (both encoders, build)", mb(rss), load="")
-
-    # 2. the full index (embedding cache optionally seeded)
-    full_ix = work / "index"
-    shutil.rmtree(full_ix, ignore_errors=True)
-    full_ix.mkdir(parents=True)
-    if args.seed_cache:
-        shutil.copyfile(args.seed_cache, IndexLayout(full_ix).cache_path)
-    took, rss, proc = peak_rss_of(
-        [newsearch, "index", *map(str, corpus), "-i", str(full_ix), "-q", "--json"]
-    )
-    if proc.returncode:
-        raise SystemExit(proc.stderr)
-    summary = json.loads(proc.stdout)
-    report.add(
-        f"full build: {summary['articles']} articles, {summary['paragraphs']} paragraphs",
-        f"{took:.1f} s",
-    )
-    report.add(
-        "full build: texts embedded (+ for stories) / reused from cache",
-        f"{summary['embedded']} (+{summary.get('embedded_for_stories', 0)}) / "
-        f"{summary['reused_embeddings']}",
-        load="",
-    )
-    if summary["embedded"] == 0:
-        import sqlite3
-
-        with contextlib.closing(sqlite3.connect(IndexLayout(full_ix).cache_path)) as conn:
-            cached = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
-        est = cached / pipe_rate
-        report.notes.append(
-            f"The full build reused every vector from the seeded embedding cache; a cold build "
-            f"embeds what that cache holds, {cached} texts ({summary['vectors']} for the index, "
-            f"the rest paragraphs alone for story clustering), i.e. about {est / 60:.1f} min at "
-            f"the sample's {pipe_rate:.1f} texts/s, plus the {took:.0f} s measured here."
+    if args.index:  # an index built before: time its queries only
+        full_ix = Path(args.index).resolve()
+        summary = {"embedded": 0}
+        took = None
+    else:
+        # 1. encoder throughput on a sample: bare encoder and a cold build, in one new process
+        sample_dir, _ = sample_corpus(corpus, work / "sample-corpus", args.sample)
+        sample_ix = work / "sample-index"
+        took, rss, proc = peak_rss_of(
+            [python, __file__, "--sample-child", str(sample_dir), str(sample_ix)], cwd=REPO
         )
-    report.add("full build: peak RSS", mb(rss), load="")
+        if proc.returncode:
+            raise SystemExit(proc.stderr)
+        child = json.loads(proc.stdout.strip().splitlines()[-1])
+        bare_rate, pipe_rate = child["bare_rate"], child["pipe_rate"]
+        report.add(
+            f"sample: sentence-transformers (torch), {child['texts']} texts (texts/s)",
+            f"{child['torch_rate']:.1f}",
+            "(what a peer embeds with)",
+            load=child["load_torch"],
+        )
+        report.add(
+            f"sample: bare build encoder ({child['encoder']}), same texts (texts/s)",
+            f"{bare_rate:.1f} ({bare_rate / child['torch_rate']:.2f}x torch)",
+            load=child["load_bare"],
+        )
+        report.add(
+            f"sample: cold build of the same, {child['paragraphs']} paragraphs, "
+            f"{child['embedded']} + {child.get('story_embedded', 0)} story texts (texts/s)",
+            f"{pipe_rate:.1f} ({pipe_rate / bare_rate:.0%} of bare)",
+            load=child["load_build"],
+        )
+        report.add("sample: that process's peak RSS (both encoders, build)", mb(rss), load="")
+
+        # 2. the full index (embedding cache optionally seeded)
+        full_ix = work / "index"
+        shutil.rmtree(full_ix, ignore_errors=True)
+        full_ix.mkdir(parents=True)
+        if args.seed_cache:
+            shutil.copyfile(args.seed_cache, IndexLayout(full_ix).cache_path)
+        took, rss, proc = peak_rss_of(
+            [newsearch, "index", *map(str, corpus), "-i", str(full_ix), "-q", "--json"]
+        )
+        if proc.returncode:
+            raise SystemExit(proc.stderr)
+        summary = json.loads(proc.stdout)
+        report.add(
+            f"full build: {summary['articles']} articles, {summary['paragraphs']} paragraphs",
+            f"{took:.1f} s",
+        )
+        report.add(
+            "full build: texts embedded (+ for stories) / reused from cache",
+            f"{summary['embedded']} (+{summary.get('embedded_for_stories', 0)}) / "
+            f"{summary['reused_embeddings']}",
+            load="",
+        )
+        if summary["embedded"] == 0:
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(IndexLayout(full_ix).cache_path)) as conn:
+                cached = conn.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+            est = cached / pipe_rate
+            report.notes.append(
+                "The full build reused every vector from the seeded embedding cache; a cold "
+                f"build embeds what that cache holds, {cached} texts ({summary['vectors']} for "
+                "the index, the rest paragraphs alone for story clustering), i.e. about "
+                f"{est / 60:.1f} min at the sample's {pipe_rate:.1f} texts/s, plus the "
+                f"{took:.0f} s measured here."
+            )
+        report.add("full build: peak RSS", mb(rss), load="")
     layout = IndexLayout(full_ix)
     gen = layout.current()
 
@@ -337,7 +343,7 @@ def bench(args: argparse.Namespace) -> Report:
         warm = took
     report.add(
         "keyword + vector index build, embedding excluded (new process)",
-        f"{warm:.1f} s",
+        f"{warm:.1f} s" if warm is not None else "(not built in this run)",
         f"{times.bm25_s + times.faiss_s + times.save_s:.1f} s (in process)",
     )
     sizes = {
@@ -370,54 +376,86 @@ def bench(args: argparse.Namespace) -> Report:
         for mode in ("bm25", "dense", "hybrid"):
             ours, theirs = [], []
             load = loadavg()
+            ours_cpu, theirs_cpu = [], []
             for q in queries:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 searcher.search(q, k=10, mode=mode)
                 ours.append((time.perf_counter() - t) * 1000)
-                t = time.perf_counter()
+                ours_cpu.append((time.process_time() - c) * 1000)
+                t, c = time.perf_counter(), time.process_time()
                 getattr(peer, mode)(q)
                 theirs.append((time.perf_counter() - t) * 1000)
+                theirs_cpu.append((time.process_time() - c) * 1000)
             report.add(
-                f"query in process, {mode}, {len(queries)} queries: p50 / p95",
-                f"{pct(ours, 50):.1f} / {pct(ours, 95):.1f} ms",
-                f"{pct(theirs, 50):.1f} / {pct(theirs, 95):.1f} ms",
+                f"query in process, {mode}, {len(queries)} queries: p50 / p95 (CPU p50)",
+                f"{pct(ours, 50):.1f} / {pct(ours, 95):.1f} ms ({pct(ours_cpu, 50):.1f})",
+                f"{pct(theirs, 50):.1f} / {pct(theirs, 95):.1f} ms ({pct(theirs_cpu, 50):.1f})",
+                load=load,
+            )
+        # Like for like: ranked paragraph ids only, no page (no docstore, grouping, stories,
+        # snippets), which is all the peer computes.
+        depth = min(searcher.config.candidates, max(1, searcher.meta.paragraphs))
+        for mode in ("bm25", "hybrid"):
+            ours, theirs = [], []
+            load = loadavg()
+            ours_cpu, theirs_cpu = [], []
+            for q in queries:
+                t, c = time.perf_counter(), time.process_time()
+                ranked_ids(searcher, q, mode, depth)
+                ours.append((time.perf_counter() - t) * 1000)
+                ours_cpu.append((time.process_time() - c) * 1000)
+                t, c = time.perf_counter(), time.process_time()
+                getattr(peer, mode)(q)
+                theirs.append((time.perf_counter() - t) * 1000)
+                theirs_cpu.append((time.process_time() - c) * 1000)
+            what = (
+                f"ids only, bm25, top {PEER_K}"
+                if mode == "bm25"
+                else f"ids only, hybrid, top {PEER_K} (ours fuses {depth} + {depth}, "
+                f"peer RRF of {PEER_K} + {PEER_K})"
+            )
+            report.add(
+                f"{what}: p50 / p95 (CPU p50)",
+                f"{pct(ours, 50):.1f} / {pct(ours, 95):.1f} ms ({pct(ours_cpu, 50):.1f})",
+                f"{pct(theirs, 50):.1f} / {pct(theirs, 95):.1f} ms ({pct(theirs_cpu, 50):.1f})",
                 load=load,
             )
 
     # 3b. the vector index alone: exact (what this size gets) vs HNSW on the same vectors
-    hnsw_path = work / "hnsw.faiss"
-    t = time.perf_counter()
-    write_index(hnsw_path, model.dim, vids, vecs, kind="hnsw")
-    hnsw_build = time.perf_counter() - t
-    exact = VectorIndex(gen / VECTORS_FILE, model.dim)
-    hnsw = VectorIndex(hnsw_path, model.dim)
-    qvecs = [encoder.encode_query(q) for q in queries]
-    recall, t_exact, t_hnsw = [], [], []
-    load = loadavg()
-    for q in qvecs:
+    if not args.no_hnsw:
+        hnsw_path = work / "hnsw.faiss"
         t = time.perf_counter()
-        want = [h.pid for h in exact.search(q, 10)]
-        t_exact.append((time.perf_counter() - t) * 1000)
-        t = time.perf_counter()
-        got = [h.pid for h in hnsw.search(q, 10)]
-        t_hnsw.append((time.perf_counter() - t) * 1000)
-        recall.append(len(set(want) & set(got)) / max(1, len(want)))
-    report.add(
-        f"vector search alone, exact vs HNSW (M={HNSW_M}, efSearch={HNSW_EF_SEARCH}): p50",
-        f"exact {pct(t_exact, 50):.2f} ms",
-        f"HNSW {pct(t_hnsw, 50):.2f} ms",
-        load=load,
-    )
-    report.add(
-        f"HNSW recall@10 vs exact, {len(qvecs)} queries (built in {hnsw_build:.1f} s)",
-        f"{np.mean(recall):.3f}",
-        load="",
-    )
-    report.notes.append(
-        f"Indexes of {HNSW_MIN_VECTORS:,}+ vectors are written as HNSW (`vector_index=auto`); "
-        f"this corpus has {len(vids):,}, so it is exact, and the HNSW row is the same vectors "
-        "indexed both ways to show what the switch costs in recall."
-    )
+        write_index(hnsw_path, model.dim, vids, vecs, kind="hnsw")
+        hnsw_build = time.perf_counter() - t
+        exact = VectorIndex(gen / VECTORS_FILE, model.dim)
+        hnsw = VectorIndex(hnsw_path, model.dim)
+        qvecs = [encoder.encode_query(q) for q in queries]
+        recall, t_exact, t_hnsw = [], [], []
+        load = loadavg()
+        for q in qvecs:
+            t = time.perf_counter()
+            want = [pid for pid, _ in exact.ranked(q, 10)]
+            t_exact.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            got = [pid for pid, _ in hnsw.ranked(q, 10)]
+            t_hnsw.append((time.perf_counter() - t) * 1000)
+            recall.append(len(set(want) & set(got)) / max(1, len(want)))
+        report.add(
+            f"vector search alone, exact vs HNSW (M={HNSW_M}, efSearch={HNSW_EF_SEARCH}): p50",
+            f"exact {pct(t_exact, 50):.2f} ms",
+            f"HNSW {pct(t_hnsw, 50):.2f} ms",
+            load=load,
+        )
+        report.add(
+            f"HNSW recall@10 vs exact, {len(qvecs)} queries (built in {hnsw_build:.1f} s)",
+            f"{np.mean(recall):.3f}",
+            load="",
+        )
+        report.notes.append(
+            f"Indexes of {HNSW_MIN_VECTORS:,}+ vectors are written as HNSW (`vector_index=auto`); "
+            f"this corpus has {len(vids):,}, so it is exact, and the HNSW row is the same vectors "
+            "indexed both ways to show what the switch costs in recall."
+        )
 
     # 4. a query in a new process
     ours, theirs = [], []
@@ -438,6 +476,20 @@ def bench(args: argparse.Namespace) -> Report:
         load=f"{load} -> {loadavg()}",
     )
     return report
+
+
+def ranked_ids(searcher: Searcher, query: str, mode: str, depth: int) -> list[int]:
+    """The best ``PEER_K`` paragraph ids of a query as the searcher ranks them before it
+    builds a page: BM25 alone, or both candidate lists (``depth`` each) fused."""
+    if mode == "bm25":
+        return [pid for pid, _ in searcher.keyword_search(query, PEER_K)]
+    qvec = searcher.encode_query(query)
+    kw = searcher.keyword_search(query, depth)
+    dense = searcher.vectors.ranked(qvec, depth)
+    fusion = searcher.config.fusion
+    ceiling = searcher.keyword.ceiling(query) if fusion.needs_coverage else 0.0
+    coverage = kw[0][1] / ceiling if kw and ceiling else None
+    return [pid for pid, _ in fusion.fuse(kw, dense, coverage)[:PEER_K]]
 
 
 def _paragraph_texts(store: Docstore) -> tuple[list[int], list[str]]:
@@ -515,8 +567,14 @@ def main() -> None:
     )
     parser.add_argument("--name", help="name of the section in BENCHMARKS.md")
     parser.add_argument("--seed-cache", help="embeddings.sqlite to start the full build from")
+    parser.add_argument(
+        "--index",
+        help="time the queries of this index (built before) instead of building one: "
+        "skips the sample and full builds",
+    )
     parser.add_argument("--sample", type=int, default=500, help="paragraphs in the sample")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--no-hnsw", action="store_true", help="skip the exact vs HNSW rows")
     parser.add_argument("--runs", type=int, default=10, help="new-process queries")
     parser.add_argument("--workdir", default="/tmp/newsearch-bench")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))

@@ -2,9 +2,11 @@
 
 Whoosh scores an OR query one posting at a time in pure Python (union matchers, per-document
 ``max_quality`` checks): on BBC that was p50 75 ms / p95 554 ms per query against 2.5 / 7 ms
-for bm25s. The index stays Whoosh's; this reads each query term's posting blocks as arrays
-(one unpickle per block of 128 postings, not a Python call per posting), keeps the field
-lengths and the paragraph ids as arrays, and adds the per-term contributions with numpy.
+for bm25s. The index stays Whoosh's; this takes each query term's postings as arrays,
+keeps the field lengths and the paragraph ids as arrays, and adds the per-term contributions
+with numpy. The postings come from the memory-mapped arrays written beside each Whoosh
+segment (``impacts.py``: slices, no decoding); an index written before them has its posting
+blocks decoded (one unpickle per block of 128 postings) and cached.
 
 The formula is Whoosh's own (``whoosh.scoring.BM25F``, which scores each field with BM25 and
 sums the fields' clauses): per field ``idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * fl /
@@ -29,6 +31,8 @@ from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.matching import ReadTooFar
 from whoosh.reading import IndexReader, TermNotFound
 from whoosh.util.numeric import _length_byte_cache
+
+from .impacts import Impacts, read_matcher
 
 #: Whoosh stores a field's length as one byte; this turns the byte back into the length.
 _BYTE_TO_LENGTH = np.asarray(_length_byte_cache, dtype=np.float64)
@@ -82,7 +86,12 @@ class BM25Arrays:
     idempotently, which is safe under the GIL.
     """
 
-    def __init__(self, reader: IndexReader, fields: Sequence[str]) -> None:
+    def __init__(
+        self, reader: IndexReader, fields: Sequence[str], impacts: Impacts | None = None
+    ) -> None:
+        #: The segments' postings as memory-mapped arrays (``impacts.py``); None: decode
+        #: Whoosh's postings (an index written before the arrays existed).
+        self.impacts = impacts
         self.n = reader.doc_count_all()
         leaves = list(reader.leaf_readers())
         self.alive = np.ones(self.n, dtype=bool)
@@ -109,6 +118,8 @@ class BM25Arrays:
 
     def postings(self, reader: IndexReader, field: str, term: str) -> Postings:
         """(document numbers, term frequencies) of ``term`` in ``field``, deleted included."""
+        if self.impacts is not None:
+            return self.impacts.postings(field, term)
         key = (field, term)
         with self._lock:
             hit = self._cache.get(key)
@@ -161,8 +172,12 @@ class BM25Arrays:
         if limit <= 0 or not terms or self.n == 0:
             return []
         n = stats.n if stats is not None else self.n
-        scores = np.zeros(self.n)
-        matched = np.zeros(self.n, dtype=bool)
+        # Each (term, field)'s contributions are gathered and summed in one bincount, which
+        # adds them per document in the same order as a scatter-add per list would (so the
+        # same float sums), without an n-sized update per list. A term given twice is
+        # scored twice: a repeated query word weighs more.
+        hit_docs: list[np.ndarray] = []
+        hit_scores: list[np.ndarray] = []
         for term in terms:
             for field, boost in weights.items():
                 if boost <= 0:
@@ -171,19 +186,25 @@ class BM25Arrays:
                 if not len(docs):
                     continue
                 if stats is None:
-                    idf = whoosh_idf(n, reader.doc_frequency(field, term))
+                    idf = whoosh_idf(n, self.doc_frequency(reader, field, term, len(docs)))
                     avgfl = self.avgfl[field]
                 else:
                     idf = whoosh_idf(n, stats.df.get((field, term), 0))
                     avgfl = stats.avgfl(field)
+                tf = np.asarray(tf, dtype=np.float64)
                 fl = self.lengths[field][docs]
                 norm = k1 * ((1 - b) + b * fl / avgfl)
-                scores[docs] += boost * (idf * ((tf * (k1 + 1)) / (tf + norm)))
-                matched[docs] = True
+                hit_docs.append(docs)
+                hit_scores.append(boost * (idf * ((tf * (k1 + 1)) / (tf + norm))))
         if extra:
-            docs = np.fromiter(extra.keys(), dtype=np.int64, count=len(extra))
-            scores[docs] += np.fromiter(extra.values(), dtype=np.float64, count=len(extra))
-            matched[docs] = True
+            hit_docs.append(np.fromiter(extra.keys(), dtype=np.int64, count=len(extra)))
+            hit_scores.append(np.fromiter(extra.values(), dtype=np.float64, count=len(extra)))
+        if not hit_docs:
+            return []
+        all_docs = np.concatenate(hit_docs) if len(hit_docs) > 1 else hit_docs[0]
+        all_scores = np.concatenate(hit_scores) if len(hit_scores) > 1 else hit_scores[0]
+        scores = np.bincount(all_docs, all_scores, minlength=self.n)
+        matched = np.bincount(all_docs, minlength=self.n).astype(bool)
         idx = np.flatnonzero(matched & self.alive)
         if len(idx) > limit:
             s = scores[idx]
@@ -193,6 +214,14 @@ class BM25Arrays:
             idx = np.concatenate([above, ties])
         order = idx[np.lexsort((idx, -scores[idx]))]
         return list(zip(self.pid_of(reader, order).tolist(), scores[order].tolist(), strict=True))
+
+    def doc_frequency(self, reader: IndexReader, field: str, term: str, postings: int) -> int:
+        """Whoosh's document frequency of a term whose ``postings`` were just read: their
+        count when they come from the arrays (deleted documents included, as Whoosh counts),
+        else Whoosh's term table."""
+        if self.impacts is not None:
+            return postings
+        return reader.doc_frequency(field, term)
 
     def pid_of(self, reader: IndexReader, docnums: np.ndarray) -> np.ndarray:
         """Paragraph ids of Whoosh document numbers; indexes written before the id column
@@ -215,14 +244,7 @@ def _read_postings(matcher: Any) -> Postings:
     ids: list[np.ndarray] = []
     weights: list[np.ndarray] = []
     if isinstance(matcher, W3LeafMatcher):
-        while matcher.is_active():
-            if matcher._data is None:
-                matcher._read_data()
-            # Ids are delta-encoded within a block; weights are float32 (or one value).
-            ids.append(np.cumsum(np.asarray(matcher._data[0], dtype=np.int64)))
-            matcher._read_weights()
-            weights.append(np.asarray(matcher._weights, dtype=np.float64))
-            matcher._next_block()
+        return read_matcher(matcher)
     else:  # another codec: the generic, slower matcher interface
         d: list[int] = []
         w: list[float] = []

@@ -30,6 +30,7 @@ from whoosh.searching import Searcher as WhooshSearcher
 from .bm25 import PID_COLUMN, BM25Arrays, CorpusStats, whoosh_idf
 from .corpus import Article
 from .errors import DamagedStoreError
+from .impacts import Impacts, write_impacts
 
 _PHRASE = re.compile(r'"([^"]+)"')
 #: A query of more indexable words (stopwords dropped, repeats counted) than this is a long
@@ -108,6 +109,7 @@ def write_index(directory: Path, docs: Iterable[KeywordDoc], limitmb: int = 256)
         writer.cancel()
         raise
     writer.commit()
+    write_impacts(directory)
     return count
 
 
@@ -281,10 +283,13 @@ class KeywordIndex:
         """
         reader = self._searcher().reader()
         n = reader.doc_count_all() if stats is None else stats.n
+        impacts = self._bm25(reader).impacts if stats is None else None
         total = 0.0
         for term, weight in self.query_weights(text).items():
             for field, boost in (("text", 1.0), ("title", self.config.title_boost)):
-                if stats is None:
+                if impacts is not None:  # the same count, without Whoosh's hashed lookup
+                    df = impacts.doc_frequency(field, term)
+                elif stats is None:
                     df = reader.doc_frequency(field, term)
                 else:
                     df = stats.df.get((field, term), 0)
@@ -307,7 +312,8 @@ class KeywordIndex:
     def _bm25(self, reader) -> BM25Arrays:
         with self._arrays_lock:
             if self._arrays is None:
-                self._arrays = BM25Arrays(reader, ("text", "title"))
+                impacts = Impacts.open(self._directory, reader)
+                self._arrays = BM25Arrays(reader, ("text", "title"), impacts)
             return self._arrays
 
     def close(self) -> None:
@@ -362,6 +368,7 @@ def apply_changes(
         writer.cancel()
         raise
     writer.commit()
+    write_impacts(directory)  # the new (or merged) segment's arrays; gone segments' removed
 
 
 def keyword_docs(pids: Sequence[int], rows: Sequence[tuple[Article, int]]) -> Iterator[KeywordDoc]:

@@ -62,7 +62,11 @@ def collapse_stories(
     by_story: dict[str, list[ArticleHit]] = {}
     for hit in hits:
         by_story.setdefault(hit.story_id or hit.article_id, []).append(hit)
-    chosen = [(story, choose_representative(group)) for story, group in by_story.items()]
+    # Most stories of a candidate list have one retrieved member: it is its representative.
+    chosen = [
+        (story, group[0] if len(group) == 1 else choose_representative(group))
+        for story, group in by_story.items()
+    ]
     # A tied representative may score a hair below its story's best member: keep the page
     # ordered by the scores it shows (a stable sort keeps the best-member order otherwise).
     chosen.sort(key=lambda sr: -sr[1].score)

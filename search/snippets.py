@@ -8,6 +8,7 @@ into ``Snippet.text`` (Python string indices), which is what the JSON output car
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -68,16 +69,61 @@ def find_matches(text: str, stems: frozenset[str]) -> list[Match]:
 
     The same tokens and stems as running the analyzer over ``text``, but each distinct word is
     analysed once per process (a result page stems ~20 paragraphs; the analyzer's per-token
-    filter chain was the largest cost of a query).
+    filter chain was the largest cost of a query). The tokens are listed by ``findall`` (in
+    C) and only the matching words are located again: a Python step per token of every
+    paragraph was most of a page's snippet time.
     """
     if not stems:
         return []
-    pattern = _analyzer()[0].expression
-    out = []
-    for m in pattern.finditer(text):
-        if m.end() > m.start() and _stem(m.group()) in stems:
-            out.append(Match(m.start(), m.end()))
-    return out
+    words = [w for w in set(_tokens().findall(text)) if _stem(w) in stems]
+    if not words:
+        return []
+    spans: list[tuple[int, int]] = []
+    for w in words:
+        i = text.find(w)
+        while i != -1:
+            j = i + len(w)
+            if _token_starts(text, i) and _token_ends(text, j):
+                spans.append((i, j))
+            i = text.find(w, i + 1)
+    spans.sort()
+    return [Match(i, j) for i, j in spans]
+
+
+@lru_cache(maxsize=1)
+def _tokens() -> re.Pattern[str]:
+    """The tokenizer's expression with its group non-capturing: ``findall`` then returns
+    whole tokens."""
+    expression = _analyzer()[0].expression
+    assert expression.pattern == TOKEN_PATTERN, expression.pattern  # what the rules assume
+    return re.compile(TOKEN_PATTERN.replace("(\\.", "(?:\\."), expression.flags)
+
+
+#: Whoosh's default tokenizer: runs of word characters (and ``*``), joined by single dots.
+TOKEN_PATTERN = r"[\w\*]+(\.?[\w\*]+)*"
+_WORD_CHAR = re.compile(r"[\w\*]")
+
+
+def _token_starts(text: str, i: int) -> bool:
+    """Whether a token of ``TOKEN_PATTERN`` starts at ``i`` (given a word character there):
+    not inside a run of word characters, nor just after a dot that joins one."""
+    if i == 0:
+        return True
+    before = text[i - 1]
+    if _WORD_CHAR.match(before):
+        return False
+    return not (before == "." and i >= 2 and _WORD_CHAR.match(text, i - 2))
+
+
+def _token_ends(text: str, j: int) -> bool:
+    """Whether a token ends at ``j``: no word character, nor a dot and a word character,
+    follows (the expression is greedy, so a token runs on through both)."""
+    if j >= len(text):
+        return True
+    after = text[j]
+    if _WORD_CHAR.match(after):
+        return False
+    return not (after == "." and _WORD_CHAR.match(text, j + 1))
 
 
 @lru_cache(maxsize=100_000)

@@ -68,6 +68,12 @@ def test_per_word_stemming_matches_running_the_analyzer_over_the_text():
     demo = Path(__file__).resolve().parents[1] / "demo" / "articles"
     texts = [p.full_text for a in read_articles([demo]).articles for p in a.paragraphs]
     texts += ["U.S. officials' co-operation: e-mail, 3.5% rise, naïve café U.S.A.", "it's 2005's"]
+    # token edges the fast path must find as the tokenizer does: dots that join or do not,
+    # a query word inside longer words, asterisks and underscores, text ending mid-token
+    texts += [
+        "rise..rise rises.rise rise. rise.rises *rise rise* ris_e rise_ sunrise rise",
+        "US business: the US's trust in U.S.-made buses, USA, us. Us..us",
+    ]
     rng = random.Random(1)
     for text in texts:
         words = text.split()

@@ -9,7 +9,8 @@ Three kinds of index (``choose_kind``; bench/vectors_scale.py has the numbers be
 
 - ``flat``: exact, fp32 vectors in an id map. Below :data:`IVF_MIN_VECTORS`.
 - ``ivf-sq8``: an inverted file of ``nlist`` k-means cells holding 8-bit scalar-quantized
-  vectors (a quarter of fp32's memory); a query scans its :data:`IVF_NPROBE` nearest cells.
+  vectors (a quarter of fp32's memory); a query scans the :data:`IVF_PROBE_SHARE` of the
+  cells nearest to it.
   It deletes and adds in place, so an incremental update never needs a rebuild.
 - ``hnsw``: what large indexes used to get; still opened and searched, but it cannot delete.
 """
@@ -27,13 +28,14 @@ from .encoders.windows import MAX_WINDOWS
 from .errors import DamagedStoreError, IndexFormatError
 
 WINDOW_BITS = 6
-#: From this many vectors an exact scan (~12 ms per 100k vectors on one core, growing
-#: linearly) gives way to IVF-SQ8 (about 1 ms at 100k and 4 ms at 1M, recall@10 >= 0.98
-#: against exact; bench/vectors_scale.py).
+#: From this many vectors an exact scan (~12 ms per 100k vectors on one quiet core, growing
+#: linearly; 1M: 1.5 GB and ~0.4 s on a loaded core) gives way to IVF-SQ8 (a quarter of the
+#: memory, 4-7x faster at 1M, one-article update 1 s instead of 23 s; bench/vectors_scale.py).
 IVF_MIN_VECTORS = 200_000
-#: k-means cells scanned per query. Recall depends on it far more than on ``nlist``; the
-#: bench measures recall@10 against exact at each size.
-IVF_NPROBE = 64
+#: Share of the k-means cells a query scans. Recall@10 against exact, real queries on real
+#: and perturbed-replica vectors (bench/vectors_scale.py): at 1M (1,000 cells) 0.961 / 0.978
+#: / 0.989 scanning 13 / 26 / 40 %; at 100k (316 cells) 0.972 / 0.989 scanning 20 / 40 %.
+IVF_PROBE_SHARE = 0.3
 #: Training points per k-means cell (FAISS warns below 39) and k-means iterations: training
 #: dominates the build on two cores, and more of either moved recall by < 0.002 (bench).
 IVF_TRAIN_PER_CELL = 50
@@ -66,6 +68,11 @@ def ivf_cells(count: int) -> int:
     """k-means cells for ``count`` vectors: ~sqrt(count), so a cell holds ~sqrt(count)
     vectors; more cells would make queries faster still but training slower."""
     return max(16, min(8192, round(math.sqrt(max(count, 1)))))
+
+
+def ivf_probes(nlist: int) -> int:
+    """Cells a query scans by default: :data:`IVF_PROBE_SHARE` of them."""
+    return max(1, min(nlist, round(nlist * IVF_PROBE_SHARE)))
 
 
 def write_index(
@@ -113,7 +120,7 @@ def _trained_ivf(faiss, dim: int, vectors: np.ndarray):
     )
     index.cp.niter = IVF_TRAIN_ITERATIONS
     index.cp.seed = 1234
-    index.nprobe = min(IVF_NPROBE, nlist)
+    index.nprobe = ivf_probes(nlist)
     n = min(len(vectors), nlist * IVF_TRAIN_PER_CELL)
     sample = np.random.default_rng(0).choice(len(vectors), n, replace=False)
     faiss.omp_set_num_threads(os.cpu_count() or 1)  # k-means and the adds use every core
@@ -126,7 +133,7 @@ class VectorIndex:
     and safe from many threads."""
 
     def __init__(self, path: Path, dim: int, nprobe: int | None = None) -> None:
-        """``nprobe``: IVF cells a query scans (default :data:`IVF_NPROBE`; the bench sweeps
+        """``nprobe``: IVF cells a query scans (default :func:`ivf_probes`; the bench sweeps
         it)."""
         import faiss
 
@@ -146,7 +153,8 @@ class VectorIndex:
         if self.kind == "hnsw":
             faiss.downcast_index(self._index.index).hnsw.efSearch = HNSW_EF_SEARCH
         elif self.kind == "ivf-sq8":
-            self._nprobe = min(nprobe or IVF_NPROBE, self._index.nlist)
+            nlist = self._index.nlist
+            self._nprobe = min(nprobe, nlist) if nprobe else ivf_probes(nlist)
             self._index.nprobe = self._nprobe
         if self._index.d != dim:
             raise DamagedStoreError(

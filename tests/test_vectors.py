@@ -151,24 +151,31 @@ def test_choose_kind_switches_to_ivf_at_the_threshold():
 
 def test_ivf_sq8_finds_what_exact_search_finds_on_real_vectors(tmp_path, bbc_vectors):
     """Built past a (small, overridden) threshold, the index is IVF-SQ8: a quarter of the
-    bytes, scores within quantization error of the cosine, and the same top ten as exact
-    search for real queries."""
+    bytes, scores within quantization error of the cosine, and, scanning every cell, the same
+    top ten as exact search for real queries (8-bit codes alone cost little recall). With
+    the default share of cells most of it remains even at this size, where a cell holds ~34
+    vectors; bench/vectors_scale.py measures the default at 100k and 1M (>= 0.98)."""
     vecs, queries = bbc_vectors
     ids = np.array([vector_id(p, 0) for p in range(len(vecs))])
     assert write_index(tmp_path / "i.faiss", 384, ids, vecs, kind="auto", ivf_min=1000) == 1200
     write_index(tmp_path / "f.faiss", 384, ids, vecs, kind="auto", ivf_min=10_000)
-    ivf, flat = VectorIndex(tmp_path / "i.faiss", 384), VectorIndex(tmp_path / "f.faiss", 384)
-    assert (ivf.kind, flat.kind) == ("ivf-sq8", "flat")
+    flat = VectorIndex(tmp_path / "f.faiss", 384)
+    every = VectorIndex(tmp_path / "i.faiss", 384, nprobe=ivf_cells(1200))
+    default = VectorIndex(tmp_path / "i.faiss", 384)
+    assert (default.kind, flat.kind) == ("ivf-sq8", "flat")
     assert (tmp_path / "i.faiss").stat().st_size < 0.3 * (tmp_path / "f.faiss").stat().st_size
-    assert sorted(ivf.ids().tolist()) == ids.tolist()
-    recall = []
+    assert sorted(default.ids().tolist()) == ids.tolist()
+    recall: dict[str, list[float]] = {"every": [], "default": []}
     for q in queries:
-        want, got = flat.ranked(q, 10), ivf.ranked(q, 10)
-        assert len(got) == 10
-        recall.append(len({p for p, _ in want} & {p for p, _ in got}) / 10)
+        want = {p for p, _ in flat.ranked(q, 10)}
         exact = dict(flat.ranked(q, 1200))
-        assert max(abs(s - exact[p]) for p, s in got) < 0.01
-    assert np.mean(recall) >= 0.97
+        for name, index in (("every", every), ("default", default)):
+            got = index.ranked(q, 10)
+            assert len(got) == 10
+            recall[name].append(len(want & {p for p, _ in got}) / 10)
+            assert max(abs(s - exact[p]) for p, s in got) < 0.01
+    assert np.mean(recall["every"]) >= 0.97
+    assert np.mean(recall["default"]) >= 0.85
 
 
 def test_ivf_fills_the_limit_when_its_cells_hold_too_few(tmp_path, bbc_vectors):

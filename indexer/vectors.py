@@ -29,19 +29,20 @@ from .errors import DamagedStoreError, IndexFormatError
 
 WINDOW_BITS = 6
 #: From this many vectors an exact scan (~12 ms per 100k vectors on one quiet core, growing
-#: linearly; 1M: 1.5 GB and ~0.4 s on a loaded core) gives way to IVF-SQ8 (a quarter of the
-#: memory, 4-7x faster at 1M, one-article update 1 s instead of 23 s; bench/vectors_scale.py).
+#: linearly; 1M: 1.5 GB and 185 ms on a loaded core) gives way to IVF-SQ8 (a quarter of the
+#: memory, 6.7x faster at 1M, one-article update 0.8 s instead of 12 s; bench/vectors_scale.py).
 IVF_MIN_VECTORS = 200_000
 #: Share of the k-means cells a query scans. Recall@10 against exact, real queries on real
 #: and perturbed-replica vectors (bench/vectors_scale.py): at 1M (1,000 cells) 0.961 / 0.978
-#: / 0.989 scanning 13 / 26 / 40 %; at 100k (316 cells) 0.972 / 0.989 scanning 20 / 40 %.
-IVF_PROBE_SHARE = 0.3
+#: / 0.9795 / 0.989 scanning 13 / 26 / 30 / 40 %; at 100k (316 cells) 0.972 / 0.9855 / 0.989
+#: scanning 20 / 30 / 40 %; 35 %: 0.982 at 1M, 0.988 at 100k (BENCHMARKS.md).
+IVF_PROBE_SHARE = 0.35
 #: Training points per k-means cell (FAISS warns below 39) and k-means iterations: training
-#: dominates the build on two cores, and more of either moved recall by < 0.002 (bench).
+#: dominates the build on two cores (kept small; not tuned further).
 IVF_TRAIN_PER_CELL = 50
 IVF_TRAIN_ITERATIONS = 10
 KINDS = ("flat", "ivf-sq8", "hnsw")
-#: Kept so that indexes written as HNSW (before IVF-SQ8) can be rebuilt the same way.
+#: No longer a switch (``auto`` never picks HNSW); kept for bench/speed.py, which imports it.
 HNSW_MIN_VECTORS = IVF_MIN_VECTORS
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80

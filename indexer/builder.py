@@ -47,7 +47,8 @@ class BuildOptions:
     window_overlap: int = WINDOW_OVERLAP
     device: str = "auto"
     batch_size: int = 32
-    #: ``flat`` (exact), ``hnsw`` or ``auto``: HNSW past ``vectors.HNSW_MIN_VECTORS``.
+    #: ``flat`` (exact), ``ivf-sq8``, ``hnsw`` or ``auto``: IVF-SQ8 from
+    #: ``vectors.IVF_MIN_VECTORS`` vectors.
     vector_index: str = "auto"
     #: Export the weights to ONNX (once per weights, in the user cache) for fast queries.
     export_onnx: bool = True

@@ -10,7 +10,8 @@
   a story lies in one shard, so its members come whole from that shard.
 
 The shards answer through a ``Fanout``: ``LocalShards`` (in this process, one after the
-other) or ``RayShards`` (one Ray actor per shard, called at once; ``actors.py``).
+other) or ``ServeShards`` (one Ray Serve deployment per shard, called at once;
+``deployments.py``).
 """
 
 from __future__ import annotations

@@ -103,147 +103,254 @@ def test_cluster_options_refuse_what_they_cannot_serve(one_and_two) -> None:
 
 # -- on the real two-node Ray cluster -------------------------------------------------------
 
-#: Runs inside the cluster's network namespace (the server listens on its loopback there):
-#: serve the cluster with --ray, compare with one index, kill shard-001's actor process.
-RAY_SCRIPT = r"""
-import json, os, signal, sys, time
-sys.path.insert(0, sys.argv[5])
+#: Shared by the scripts below, which run inside the cluster's network namespace (the servers
+#: listen on its loopback there). Serve names a replica's process after its application and
+#: deployment: ``ray::ServeReplica:<prefix>-shard-001:shard-001``.
+COMMON = r"""
+import json, os, shutil, signal, sys, threading, time
+sys.path.insert(0, sys.argv[1])
 from urllib.parse import quote
 import psutil
 from serving import Server
 
-one, two, address, queries = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+def replicas(shard):
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            title = " ".join(p.info["cmdline"] or []).strip()
+            if title.startswith("ray::ServeReplica:") and title.endswith(":" + shard):
+                found.append(p.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return sorted(found)
+
+def bare(answer):
+    if isinstance(answer, dict):
+        answer.pop("took_ms", None); answer.pop("generation", None)
+    return answer
+
+def ready(server):
+    return server.wait_for(
+        lambda: (lambda r: r[0] == 200 and r[1]["ready"] and r[1])(server.get("/status")),
+        timeout=300, every=0.5)
+
+def serve_states(address):
+    # A driver of this script's own asks Serve's controller for the replica states.
+    import ray
+    from ray import serve
+    if not ray.is_initialized():
+        ray.init(address=address, _node_ip_address=address.split(":")[0],
+                 logging_level="ERROR", log_to_driver=False)
+    return {d: dict(x.replica_states) for a in serve.status().applications.values()
+            for d, x in a.deployments.items()}
+
+def wait(check, timeout, every=0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(every)
+    return check()
+"""
+
+#: One replica per shard: the same JSON as one index; shard-001's only replica killed while
+#: its directory is away (so Serve cannot start it again) -> 503 naming it; the directory
+#: back -> Serve starts the replica again and the same query answers as before, no restart.
+ONE_REPLICA_SCRIPT = (
+    COMMON
+    + r"""
+one, two, address, queries = sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5])
 out = {"differ": []}
 server = Server(two, "--cluster", two, "--ray", address, startup=300)
 try:
-    s, st = server.wait_for(lambda: (lambda r: r[0] == 200 and r[1]["ready"] and r)(
-        server.get("/status")), timeout=300, every=0.5)
-    out["status"] = st
+    out["status"] = ready(server)
     single = Server(one)
     try:
         for q in queries:
             for mode in ("bm25", "dense", "hybrid"):
                 path = f"/search?q={quote(q)}&mode={mode}"
                 (sa, a), (sb, b) = single.get(path), server.get(path)
-                a.pop("took_ms"), b.pop("took_ms"), a.pop("generation"), b.pop("generation")
-                if sa != 200 or sb != 200 or a != b:
+                if sa != 200 or sb != 200 or bare(a) != bare(b):
                     out["differ"].append([q, mode, sb])
     finally:
         single.stop()
-    # The actor process that holds shard-001 open (its docstore), killed as a crash would.
-    victims = []
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            title = " ".join(p.info["cmdline"] or [])
-            if "ShardServer" in title and any(
-                "shard-001" in f.path for f in p.open_files()
-            ):
-                victims.append(p.pid)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    out["victims"] = len(victims)
-    for pid in victims:
-        os.kill(pid, signal.SIGKILL)
-    time.sleep(2)
-    s, body = server.request("GET", f"/search?q={quote(queries[0])}")[::2]
-    out["after_kill"] = [s, body.decode()]
-    out["post_after_kill"] = list(server.post("/search", {"q": queries[1]}))
-    out["healthz"] = list(server.get("/healthz"))
+    path = f"/search?q={quote(queries[0])}"
+    before = bare(server.get(path)[1])
+    out["replicas"] = [len(replicas("shard-000")), len(replicas("shard-001"))]
+    shard = os.path.join(two, "shards", "shard-001")
+    os.rename(shard, shard + ".away")
+    try:
+        victim = replicas("shard-001")[0]
+        os.kill(victim, signal.SIGKILL)
+        s, body = server.request("GET", path)[::2]
+        out["after_kill"] = [s, body.decode()]
+        out["post_after_kill"] = list(server.post("/search", {"q": queries[1]}))
+        out["healthz"] = list(server.get("/healthz"))
+    finally:
+        os.rename(shard + ".away", shard)
+    t = time.monotonic()
+    got = wait(lambda: (lambda r: r[0] == 200 and r)(server.get(path)), timeout=180)
+    out["recovered_s"] = round(time.monotonic() - t, 1)
+    out["recovered_same"] = bool(got) and bare(got[1]) == before
+    out["new_replica"] = [p for p in replicas("shard-001") if p != victim] != []
     out["alive"] = server.proc.poll() is None
 finally:
     server.stop()
     out["exit"] = server.proc.returncode
+wait(lambda: not replicas("shard-000") and not replicas("shard-001"), timeout=60)
+out["left_after_stop"] = len(replicas("shard-000") + replicas("shard-001"))
 print(json.dumps(out))
 """
+)
 
 
 @pytest.mark.cluster
-def test_ray_shards_serve_the_same_json_and_a_dead_one_is_a_503(ray_cluster, one_and_two) -> None:
+def test_ray_serve_shards_serve_the_same_json_and_a_dead_one_is_a_503(
+    ray_cluster, one_and_two
+) -> None:
     one, two = one_and_two
-    script = [sys.executable, "-c", RAY_SCRIPT, one, two, ray_cluster.address]
-    got = ray_cluster.run([*script, json.dumps(QUERIES[:3]), REPO / "tests"], timeout=600, cwd=REPO)
+    script = [sys.executable, "-c", ONE_REPLICA_SCRIPT, REPO / "tests", one, two]
+    got = ray_cluster.run(
+        [*script, ray_cluster.address, json.dumps(QUERIES[:3])], timeout=900, cwd=REPO
+    )
     assert got.returncode == 0, got.stderr[-3000:]
     out = json.loads(got.stdout.strip().splitlines()[-1])
     assert out["differ"] == []
     assert out["status"]["cluster"]["ray"] == ray_cluster.address
     assert len(out["status"]["cluster"]["shards"]) == 2
-    assert out["victims"] == 1
+    assert out["replicas"] == [1, 1]  # one Serve replica process per shard
     status, body = out["after_kill"]
     assert status == 503 and "\n" not in body.strip()
-    assert json.loads(body) == {"error": "shard shard-001 is not answering (its actor died)"}
+    assert json.loads(body) == {
+        "error": "shard shard-001 is not answering (no live replica within 5 s)"
+    }
     assert out["post_after_kill"][0] == 503 and "shard-001" in out["post_after_kill"][1]["error"]
-    assert out["healthz"] == [200, {"ok": True}] and out["alive"]
+    assert out["healthz"] == [200, {"ok": True}]
+    # Serve started the shard again by itself: same answer, another process, same server.
+    assert out["recovered_same"] and out["new_replica"] and out["alive"], out
+    assert out["left_after_stop"] == 0  # the server deleted its deployments on exit
 
 
-#: Two actors per shard; requests run while one replica of shard-001 is killed, then the other.
-REPLICAS_SCRIPT = r"""
-import json, os, signal, sys, threading, time
-sys.path.insert(0, sys.argv[4])
-from urllib.parse import quote
-import psutil
-from serving import Server
-
-two, address, queries = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+#: Two replicas per shard; a load of two request threads runs while one replica of shard-001
+#: is SIGKILLed and until Serve reports two running replicas again.
+REPLICAS_SCRIPT = (
+    COMMON
+    + r"""
+two, address, queries = sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 out = {}
 server = Server(two, "--cluster", two, "--ray", address, "--replicas", "2", startup=300)
-
-def holders(shard):
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            title = " ".join(p.info["cmdline"] or [])
-            if "ShardServer" in title and any(shard in f.path for f in p.open_files()):
-                found.append(p.pid)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return found
-
 try:
-    server.wait_for(lambda: (lambda r: r[0] == 200 and r[1]["ready"])(server.get("/status")),
-                    timeout=300, every=0.5)
+    ready(server)
     paths = [f"/search?q={quote(q)}&mode={m}" for q in queries for m in ("bm25", "hybrid")]
-    expected = {}
-    for p in paths:
-        s, a = server.get(p)
-        a.pop("took_ms"); expected[p] = a
-    out["holders"] = len(holders("shard-001"))
+    expected = {p: bare(server.get(p)[1]) for p in paths}
+    out["before"] = serve_states(address)
+    victims = replicas("shard-001")
+    out["holders"] = len(victims)
     results, stop = [], threading.Event()
     def load():
         i = 0
         while not stop.is_set():
             p = paths[i % len(paths)]; i += 1
             s, a = server.get(p)
-            if isinstance(a, dict):
-                a.pop("took_ms", None)
-            results.append(s == 200 and a == expected[p])
+            results.append(s == 200 and bare(a) == expected[p])
     workers = [threading.Thread(target=load) for _ in range(2)]
     for w in workers: w.start()
     time.sleep(1.5)
-    os.kill(holders("shard-001")[0], signal.SIGKILL)
-    time.sleep(3)
+    os.kill(victims[0], signal.SIGKILL)
+    t = time.monotonic()
+    out["replacing"] = bool(
+        wait(lambda: serve_states(address)["shard-001"] != {"RUNNING": 2}, 60, every=0.2)
+    )
+    back = wait(lambda: serve_states(address)["shard-001"] == {"RUNNING": 2}, timeout=180)
+    out["back_s"] = round(time.monotonic() - t, 1) if back else None
+    time.sleep(2)  # requests go on to the replaced replica too
     stop.set()
     for w in workers: w.join(60)
     out["requests"], out["good"] = len(results), sum(results)
-    out["left"] = len(holders("shard-001"))
-    for pid in holders("shard-001"):
-        os.kill(pid, signal.SIGKILL)
-    time.sleep(2)
-    out["after_both"] = list(server.get(paths[0]))
+    out["after"] = serve_states(address)
+    now = replicas("shard-001")
+    out["now"] = len(now)
+    out["victim_gone"] = victims[0] not in now
     out["alive"] = server.proc.poll() is None
 finally:
     server.stop()
 print(json.dumps(out))
 """
+)
 
 
 @pytest.mark.cluster
-def test_two_replicas_per_shard_lose_no_request_when_one_dies(ray_cluster, one_and_two) -> None:
+def test_two_replicas_lose_no_request_and_serve_replaces_the_dead_one(
+    ray_cluster, one_and_two
+) -> None:
     _, two = one_and_two
-    script = [sys.executable, "-c", REPLICAS_SCRIPT, two, ray_cluster.address]
-    got = ray_cluster.run([*script, json.dumps(QUERIES[:2]), REPO / "tests"], timeout=600, cwd=REPO)
+    script = [sys.executable, "-c", REPLICAS_SCRIPT, REPO / "tests", two, ray_cluster.address]
+    got = ray_cluster.run([*script, json.dumps(QUERIES[:2])], timeout=900, cwd=REPO)
     assert got.returncode == 0, got.stderr[-3000:]
     out = json.loads(got.stdout.strip().splitlines()[-1])
-    assert out["holders"] == 2 and out["left"] == 1
+    assert out["before"] == {"shard-000": {"RUNNING": 2}, "shard-001": {"RUNNING": 2}}
+    assert out["holders"] == 2
+    assert out["replacing"]  # Serve saw the replica die and started another
+    assert out["back_s"] is not None, out  # ... and has two running again, by itself
+    assert out["after"] == out["before"] and out["now"] == 2 and out["victim_gone"]
     assert out["requests"] > 0 and out["good"] == out["requests"], out
-    status, body = out["after_both"]
-    assert status == 503 and "shard-001" in body["error"] and out["alive"]
+    assert out["alive"]
+
+
+#: --workers 2 over Ray: the parent deploys the shards once; each worker process connects to
+#: Ray as a driver of its own and calls the same deployments.
+WORKERS_SCRIPT = (
+    COMMON
+    + r"""
+from concurrent.futures import ThreadPoolExecutor
+one, two, address, queries = sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5])
+host, port = address.rsplit(":", 1)
+out = {}
+server = Server(two, "--cluster", two, "--ray", address, "--workers", "2", startup=300)
+try:
+    ready(server)
+    def to_gcs(pid):
+        try:
+            return any(c.raddr and c.raddr.ip.removeprefix("::ffff:") == host
+                       and c.raddr.port == int(port)
+                       for c in psutil.Process(pid).net_connections(kind="tcp"))
+        except psutil.NoSuchProcess:
+            return False
+    kids = lambda: [c.pid for c in psutil.Process(server.proc.pid).children()]
+    out["workers_on_ray"] = len(wait(lambda: (lambda k: len(k) >= 2 and k)(
+        [pid for pid in kids() if to_gcs(pid)]), timeout=120) or [])
+    out["replicas"] = [len(replicas("shard-000")), len(replicas("shard-001"))]
+    paths = [f"/search?q={quote(q)}&mode={m}" for q in queries for m in ("bm25", "hybrid")]
+    single = Server(one)
+    try:
+        expected = {p: bare(single.get(p)[1]) for p in paths}
+    finally:
+        single.stop()
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda p: (p, server.get(p)), paths * 10))
+    out["requests"] = len(got)
+    out["good"] = sum(s == 200 and bare(a) == expected[p] for p, (s, a) in got)
+    out["alive"] = server.proc.poll() is None
+finally:
+    server.stop()
+wait(lambda: not replicas("shard-000") and not replicas("shard-001"), timeout=60)
+out["left_after_stop"] = len(replicas("shard-000") + replicas("shard-001"))
+print(json.dumps(out))
+"""
+)
+
+
+@pytest.mark.cluster
+def test_workers_over_ray_share_one_deployment_per_shard(ray_cluster, one_and_two) -> None:
+    one, two = one_and_two
+    script = [sys.executable, "-c", WORKERS_SCRIPT, REPO / "tests", one, two]
+    got = ray_cluster.run(
+        [*script, ray_cluster.address, json.dumps(QUERIES[:2])], timeout=900, cwd=REPO
+    )
+    assert got.returncode == 0, got.stderr[-3000:]
+    out = json.loads(got.stdout.strip().splitlines()[-1])
+    assert out["workers_on_ray"] == 2, out  # both worker processes connected to the GCS
+    assert out["replicas"] == [1, 1]  # deployed once (by the parent), not once per worker
+    assert out["requests"] == 40 and out["good"] == 40, out
+    assert out["alive"] and out["left_after_stop"] == 0

@@ -16,9 +16,11 @@ other) or ``ServeShards`` (one Ray Serve deployment per shard, called at once;
 
 from __future__ import annotations
 
+import hashlib
 import heapq
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -145,6 +147,16 @@ class ShardedDocuments:
         return out
 
 
+def build_name(manifest: ClusterManifest) -> str:
+    """A name for one build of a cluster: its time and a digest of its manifest (two builds
+    in one second differ in their shards' build seconds)."""
+    stamp = "".join(c for c in manifest.built_at if c.isdigit())[:14]
+    digest = hashlib.blake2b(
+        json.dumps(asdict(manifest), sort_keys=True).encode(), digest_size=4
+    ).hexdigest()
+    return f"cluster-{stamp}-{digest}"
+
+
 class ShardedGeneration:
     """All shards as one generation; ``shards`` defaults to opening them in this process."""
 
@@ -155,7 +167,9 @@ class ShardedGeneration:
         keyword_config: KeywordConfig | None = None,
         shards: Fanout | None = None,
     ) -> None:
-        self.generation = root
+        #: Named after this build of the cluster (``build_name``): a page token of one build
+        #: is refused by the next one, as a superseded generation's is.
+        self.generation = root / build_name(manifest)
         self.shards: Fanout = shards or LocalShards(manifest.shard_dirs(root), keyword_config)
         try:
             metas: list[IndexMeta] = self.shards.call("meta")

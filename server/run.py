@@ -65,7 +65,8 @@ def serve(
     if config.watch and cluster:
         raise ServeError(
             "--watch follows one index; a cluster directory is rebuilt with "
-            "`newsearch index PATH --shards N` and served anew"
+            "`newsearch index PATH --index-dir DIR --shards N` and the server moves to the "
+            "new build by itself"
         )
     check_address(host, port)
     logging.getLogger("newsearch.server").setLevel(logging.INFO)

@@ -4,12 +4,13 @@ directory as over one index of the same articles, and a dead shard is a 503 nami
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from urllib.parse import quote
 
 import pytest
-from conftest import DEMO, REPO
+from conftest import DEMO, REPO, write
 from serving import SERVE, serving
 
 from newsearch.cluster.build import build_cluster
@@ -77,6 +78,49 @@ def test_a_cluster_serves_the_json_of_one_index(one_and_two) -> None:
         assert s == 200 and top["hits"][0]["title"].split()[0] in html
 
 
+def test_a_served_cluster_moves_to_its_rebuild_without_a_restart(one_and_two, tmp_path) -> None:
+    one, _ = one_and_two
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEMO, corpus)
+    cluster = tmp_path / "cluster"
+    seed = one / "embeddings.sqlite"
+    build_cluster([corpus], cluster, 2, BuildOptions(vector_index="flat"), seed_cache=seed)
+    path = "/search?q=quasarbloom&mode=bm25&k=3"
+    with serving(cluster, "--cluster", str(cluster)) as srv:
+        s, before = srv.get(path)
+        assert s == 200 and before["hits"] == []
+        write(corpus / "science" / "2026-12-02-quasarbloom.txt", "Quasarbloom seen\n\nQuasarbloom.")
+        rebuilt = subprocess.run(
+            [*CLI, "index", corpus, "--index-dir", cluster, "--shards", "2", "-q"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=600,
+        )
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        after = srv.wait_for(lambda: (lambda r: r[1]["hits"] and r[1])(srv.get(path)), 120, 0.2)
+        assert after["hits"][0]["article_id"].endswith("quasarbloom.txt")
+        assert after["generation"] != before["generation"]
+        # A page token of the build that went out of service is refused, as a superseded
+        # generation's is; the new build's article count is served.
+        s, gone = srv.get(f"{path}&offset=3&generation={before['generation']}")
+        assert s == 410, gone
+        s, st = srv.get("/status")
+        assert st["ready"] and st["articles"] == 33 and st["generation"] == after["generation"]
+        # A new build that cannot be opened is refused; the one in service stays.
+        manifest = json.loads((cluster / "cluster.json").read_text())
+        manifest["shards"][1]["path"] = "shards/missing"
+        (cluster / "cluster.json").write_text(json.dumps(manifest))
+        st = srv.wait_for(lambda: (lambda r: r[1]["refused"] and r[1])(srv.get("/status")), 60)
+        assert st["ready"] and st["generation"] == after["generation"]
+        assert "missing" in st["refused"]["reason"]
+        s, again = srv.get(path)
+        assert s == 200 and again["hits"] == after["hits"]
+
+
+CLI = [sys.executable, "-m", "newsearch.cli.main"]
+
+
 def _serve_fails(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*SERVE, *args, "--port", "0"],
@@ -120,6 +164,18 @@ def replicas(shard):
             title = " ".join(p.info["cmdline"] or []).strip()
             if title.startswith("ray::ServeReplica:") and title.endswith(":" + shard):
                 found.append(p.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return sorted(found)
+
+def apps(shard):
+    # The Serve applications that run a replica of the shard now.
+    found = set()
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            title = " ".join(p.info["cmdline"] or []).strip()
+            if title.startswith("ray::ServeReplica:") and title.endswith(":" + shard):
+                found.add(title.split(":")[3])  # ray::ServeReplica:<app>:<deployment>
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     return sorted(found)
@@ -216,6 +272,7 @@ def test_ray_serve_shards_serve_the_same_json_and_a_dead_one_is_a_503(
     )
     assert got.returncode == 0, got.stderr[-3000:]
     out = json.loads(got.stdout.strip().splitlines()[-1])
+    print(json.dumps({k: v for k, v in out.items() if k != "status"}))  # recovered_s (-rA)
     assert out["differ"] == []
     assert out["status"]["cluster"]["ray"] == ray_cluster.address
     assert len(out["status"]["cluster"]["shards"]) == 2
@@ -289,6 +346,7 @@ def test_two_replicas_lose_no_request_and_serve_replaces_the_dead_one(
     got = ray_cluster.run([*script, json.dumps(QUERIES[:2])], timeout=900, cwd=REPO)
     assert got.returncode == 0, got.stderr[-3000:]
     out = json.loads(got.stdout.strip().splitlines()[-1])
+    print(json.dumps(out))  # requests, back_s: shown with -rA
     assert out["before"] == {"shard-000": {"RUNNING": 2}, "shard-001": {"RUNNING": 2}}
     assert out["holders"] == 2
     assert out["replacing"]  # Serve saw the replica die and started another
@@ -353,4 +411,63 @@ def test_workers_over_ray_share_one_deployment_per_shard(ray_cluster, one_and_tw
     assert out["workers_on_ray"] == 2, out  # both worker processes connected to the GCS
     assert out["replicas"] == [1, 1]  # deployed once (by the parent), not once per worker
     assert out["requests"] == 40 and out["good"] == 40, out
+    assert out["alive"] and out["left_after_stop"] == 0
+
+
+#: A cluster served on Ray, rebuilt with one article more: the server deploys the new build
+#: beside the old one, swaps, and deletes the old deployments after the grace period.
+FOLLOW_SCRIPT = (
+    COMMON
+    + r"""
+import subprocess
+corpus, cluster, address = sys.argv[2], sys.argv[3], sys.argv[4]
+out = {}
+server = Server(cluster, "--cluster", cluster, "--ray", address, startup=300)
+try:
+    ready(server)
+    path = "/search?q=quasarbloom&mode=bm25&k=3"
+    s, before = server.get(path)
+    out["before"] = [s, before["hits"]]
+    out["apps_before"] = apps("shard-001")
+    os.makedirs(os.path.join(corpus, "science"), exist_ok=True)
+    with open(os.path.join(corpus, "science", "2026-12-02-quasarbloom.txt"), "w") as f:
+        f.write("Quasarbloom seen\n\nQuasarbloom.")
+    cli = [sys.executable, "-m", "newsearch.cli.main"]
+    got = subprocess.run([*cli, "index", corpus, "--index-dir", cluster, "--shards", "2", "-q"],
+                         capture_output=True, text=True, timeout=600)
+    out["rebuilt"] = [got.returncode, got.stderr[-500:]]
+    after = wait(lambda: (lambda r: r[1]["hits"] and r[1])(server.get(path)), timeout=300)
+    out["found"] = bool(after) and after["hits"][0]["article_id"].endswith("quasarbloom.txt")
+    out["new_generation"] = bool(after) and after["generation"] != before["generation"]
+    out["old_token"] = server.get(f"{path}&offset=3&generation={before['generation']}")[0]
+    # The old build's deployments are deleted after the grace period (request timeout + 5 s).
+    wait(lambda: len(apps("shard-001")) == 1, timeout=120)
+    out["apps_after"] = apps("shard-001")
+    out["alive"] = server.proc.poll() is None
+finally:
+    server.stop()
+wait(lambda: not replicas("shard-000") and not replicas("shard-001"), timeout=60)
+out["left_after_stop"] = len(replicas("shard-000") + replicas("shard-001"))
+print(json.dumps(out))
+"""
+)
+
+
+@pytest.mark.cluster
+def test_a_cluster_served_on_ray_moves_to_its_rebuild(ray_cluster, one_and_two, tmp_path) -> None:
+    one, _ = one_and_two
+    corpus = tmp_path / "corpus"
+    shutil.copytree(DEMO, corpus)
+    cluster = tmp_path / "cluster"
+    seed = one / "embeddings.sqlite"
+    build_cluster([corpus], cluster, 2, BuildOptions(vector_index="flat"), seed_cache=seed)
+    script = [sys.executable, "-c", FOLLOW_SCRIPT, REPO / "tests", corpus, cluster]
+    got = ray_cluster.run([*script, ray_cluster.address], timeout=900, cwd=REPO)
+    assert got.returncode == 0, got.stderr[-3000:]
+    out = json.loads(got.stdout.strip().splitlines()[-1])
+    assert out["before"] == [200, []] and len(out["apps_before"]) == 1
+    assert out["rebuilt"][0] == 0, out["rebuilt"]
+    assert out["found"] and out["new_generation"] and out["old_token"] == 410, out
+    # One application of shard-001 again, and not the old one: the new build's.
+    assert len(out["apps_after"]) == 1 and out["apps_after"] != out["apps_before"], out
     assert out["alive"] and out["left_after_stop"] == 0

@@ -10,6 +10,15 @@ shards are searched one after the other here, so 2 shards cost more per query th
 point of shards is that each fits one machine). RAM per node: the peak, sampled every 0.2 s,
 of the summed RSS of every process of that node's ``ray start`` session (raylet, object
 store, workers with the encoder loaded). Writes a section of BENCHMARKS.md.
+
+    python bench/cluster.py --corpus ../shared/data/bbc/tech --queries 100 --serving \
+        --seed-cache ../scratch/bbc/embeddings.sqlite
+
+``--serving`` measures the serving path instead: query p50 over 1 and 2 shards, each shard a
+Ray Serve deployment with one replica on the two-node cluster (``ClusterSearcher(...,
+ray_address=...)``, the path ``newsearch serve --ray`` takes), beside the same shards opened
+in the querying process, query by query in one run. The shards are built in this process
+from a copy of ``--seed-cache`` (no embedding: only the serving path is measured).
 """
 
 from __future__ import annotations
@@ -82,14 +91,127 @@ def build(cluster: LocalRayCluster, corpus: list[str], out: Path, shards: int) -
     return report
 
 
+#: Runs inside the cluster's network namespace: p50 per mode, in process vs Ray Serve.
+SERVING_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+from newsearch.cluster.searcher import ClusterSearcher
+cluster, address, queries = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+out = {}
+t = time.perf_counter()
+with ClusterSearcher(cluster) as local, ClusterSearcher(cluster, ray_address=address) as served:
+    out["open_s"] = time.perf_counter() - t
+    for mode in ("bm25", "dense", "hybrid"):
+        took = {"local": [], "serve": []}
+        for q in queries[:5]:
+            local.search(q, k=10, mode=mode), served.search(q, k=10, mode=mode)
+        for q in queries:  # one after the other, query by query: the same load for both
+            for name, s in (("local", local), ("serve", served)):
+                t = time.perf_counter()
+                s.search(q, k=10, mode=mode)
+                took[name].append((time.perf_counter() - t) * 1000)
+        out[mode] = {k: float(np.percentile(v, 50)) for k, v in took.items()}
+print(json.dumps(out))
+"""
+
+
+def serving(args: argparse.Namespace, work: Path) -> None:
+    import shutil
+
+    from newsearch.cluster.build import build_cluster
+    from newsearch.indexer import BuildOptions
+
+    queries = make_queries([Path(c) for c in args.corpus], args.queries)
+    work.mkdir(parents=True, exist_ok=True)
+    seed = None
+    if args.seed_cache:
+        seed = work / "seed.sqlite"
+        shutil.copyfile(args.seed_cache, seed)
+    for shards in (1, 2):
+        build_cluster(args.corpus, work / f"s{shards}", shards, BuildOptions(), seed_cache=seed)
+    rows: list[tuple[str, str, str, str, str, str]] = []
+    cluster = LocalRayCluster()
+    try:
+        cluster.start()
+        got = {}
+        for shards in (1, 2):
+            run = cluster.run(
+                [
+                    sys.executable,
+                    "-c",
+                    SERVING_SCRIPT,
+                    work / f"s{shards}",
+                    cluster.address,
+                    json.dumps(queries),
+                ],
+                timeout=1800,
+                cwd=REPO,
+            )
+            if run.returncode != 0:
+                raise SystemExit(run.stderr[-3000:])
+            got[shards] = json.loads(run.stdout.strip().splitlines()[-1])
+            got[shards]["load"] = loadavg()
+    finally:
+        cluster.stop()
+    for mode in ("bm25", "dense", "hybrid"):
+        one, two = got[1][mode], got[2][mode]
+        rows.append(
+            (
+                f"query p50, {mode}, ms",
+                f"{one['local']:.1f}",
+                f"{one['serve']:.1f}",
+                f"{two['local']:.1f}",
+                f"{two['serve']:.1f}",
+                f"{got[1]['load']} / {got[2]['load']}",
+            )
+        )
+        print("  " + " | ".join(rows[-1]), flush=True)
+    rows.append(
+        (
+            "open (deploy + first call), s",
+            "",
+            f"{got[1]['open_s']:.1f}",
+            "",
+            f"{got[2]['open_s']:.1f}",
+            "",
+        )
+    )
+    command = "python bench/cluster.py " + " ".join(sys.argv[1:])
+    lines = [
+        "### Serving a cluster through Ray Serve: query p50 over 1 vs 2 shards",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on this 2-core machine,",
+        "shared with other engineers' work (load column: 1/5/15-min averages after the 1-shard",
+        f"and the 2-shard runs). {len(queries)} queries (headlines and first sentences), k=10,",
+        "each query run in process and through Ray Serve one after the other. 'Ray Serve': each",
+        "shard a deployment with one replica on the two-node cluster, called through deployment",
+        "handles from the querying process (the path `newsearch serve --ray` takes); 'in",
+        "process': the same shards opened by the querying process.",
+        "",
+        f"Reproduce: `{command}`",
+        "",
+        "| measure | 1 shard, in process | 1 shard, Ray Serve | 2 shards, in process "
+        "| 2 shards, Ray Serve | loadavg |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *[f"| {' | '.join(r)} |" for r in rows],
+        "",
+    ]
+    write_benchmarks(Path(args.output), "cluster-serve", "\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", nargs="+", required=True)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--workdir", default="/tmp/newsearch-bench-cluster")
     parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
+    parser.add_argument("--serving", action="store_true", help="the serving path only")
+    parser.add_argument("--seed-cache", help="--serving: an embeddings.sqlite to copy")
     args = parser.parse_args()
     work = Path(args.workdir) / time.strftime("%H%M%S")
+    if args.serving:
+        serving(args, work)
+        return
     rows: list[tuple[str, str, str, str]] = []
 
     def add(what: str, one: str, two: str) -> None:

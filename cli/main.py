@@ -506,19 +506,20 @@ def serve(
         str | None,
         typer.Option(
             "--ray",
-            help="With --cluster: open each shard as a Ray actor on this cluster (head "
-            "host:port; 'auto': a local Ray instance).",
+            help="With --cluster: deploy each shard as a Ray Serve deployment on this cluster "
+            "(head host:port; 'auto': a local Ray instance).",
         ),
     ] = None,
     replicas: Annotated[
         int,
         typer.Option(
-            help="With --ray: actors per shard; a request fails over when one of them dies."
+            help="With --ray: replicas per shard; Ray Serve replaces one that dies, and "
+            "its requests go to another."
         ),
     ] = 1,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the search page at /, following the index
-    (or a cluster directory's shards, in this process or as Ray actors)."""
+    (or a cluster directory's shards, in this process or as Ray Serve deployments)."""
     with user_errors():
         from newsearch.server.config import ServerConfig
         from newsearch.server.run import ServeError

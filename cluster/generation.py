@@ -10,14 +10,17 @@
   a story lies in one shard, so its members come whole from that shard.
 
 The shards answer through a ``Fanout``: ``LocalShards`` (in this process, one after the
-other) or ``RayShards`` (one Ray actor per shard, called at once; ``actors.py``).
+other) or ``ServeShards`` (one Ray Serve deployment per shard, called at once;
+``deployments.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -144,6 +147,16 @@ class ShardedDocuments:
         return out
 
 
+def build_name(manifest: ClusterManifest) -> str:
+    """A name for one build of a cluster: its time and a digest of its manifest (two builds
+    in one second differ in their shards' build seconds)."""
+    stamp = "".join(c for c in manifest.built_at if c.isdigit())[:14]
+    digest = hashlib.blake2b(
+        json.dumps(asdict(manifest), sort_keys=True).encode(), digest_size=4
+    ).hexdigest()
+    return f"cluster-{stamp}-{digest}"
+
+
 class ShardedGeneration:
     """All shards as one generation; ``shards`` defaults to opening them in this process."""
 
@@ -154,7 +167,9 @@ class ShardedGeneration:
         keyword_config: KeywordConfig | None = None,
         shards: Fanout | None = None,
     ) -> None:
-        self.generation = root
+        #: Named after this build of the cluster (``build_name``): a page token of one build
+        #: is refused by the next one, as a superseded generation's is.
+        self.generation = root / build_name(manifest)
         self.shards: Fanout = shards or LocalShards(manifest.shard_dirs(root), keyword_config)
         try:
             metas: list[IndexMeta] = self.shards.call("meta")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,16 +29,45 @@ def import_ray() -> Any:
     return ray
 
 
+#: This process's connection: (address, number of ``connected`` blocks using it).
+_connection: list[Any] = [None, 0]
+_connection_lock = threading.Lock()
+
+
 @contextmanager
 def connected(address: str) -> Iterator[Any]:
     """``ray`` connected to ``address`` (``host:port`` of the head's GCS, ``ray://...``) or,
-    for ``auto``, to a new local Ray instance; disconnected (the local one stopped) on exit.
+    for ``auto``, to a new local Ray instance; disconnected (the local one stopped) when the
+    last block using the connection exits.
+
+    A process has one Ray connection: nested or overlapping blocks on the same address share
+    it (a server opens a cluster's new build while the old one is still in service).
 
     A head on a loopback address other than 127.0.0.1 (a test cluster of several local nodes)
     needs the driver to say it is on that address too, or Ray looks for a raylet on the
     machine's outer address.
     """
     ray = import_ray()
+    with _connection_lock:
+        if _connection[1] == 0:
+            _init(ray, address)
+            _connection[0] = address
+        elif _connection[0] != address or address == "auto":
+            raise ClusterError(
+                f"this process is connected to Ray at {_connection[0]} already "
+                f"(cannot also connect to {address})"
+            )
+        _connection[1] += 1
+    try:
+        yield ray
+    finally:
+        with _connection_lock:
+            _connection[1] -= 1
+            if _connection[1] == 0:
+                ray.shutdown()
+
+
+def _init(ray: Any, address: str) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     kwargs: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False}
     if address == "auto":
@@ -56,7 +86,3 @@ def connected(address: str) -> Iterator[Any]:
         ray.init(**kwargs)
     except Exception as exc:  # ConnectionError, RuntimeError, ValueError from ray.init
         raise ClusterError(f"cannot connect to Ray at {address}: {exc}") from None
-    try:
-        yield ray
-    finally:
-        ray.shutdown()

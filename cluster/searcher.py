@@ -16,8 +16,11 @@ from .manifest import ClusterManifest, is_cluster
 
 class ClusterSearcher(Searcher):
     """Searches every shard of a cluster built by ``build_cluster``: in this process, or with
-    ``ray_address`` through ``replicas`` Ray actors per shard on the cluster (``actors.py``;
-    a call fails over to the next replica when one has died).
+    ``ray_address`` through one Ray Serve deployment per shard with ``replicas`` replicas
+    (``deployments.py``: Serve replaces a replica that dies; a call it was running goes to
+    another one). The searcher deploys the shards and deletes them on ``close``, unless
+    ``ray_apps`` names the prefix of shards another process deployed (``deployed``), which it
+    then only calls.
 
     The generation is the shards' published ones when the searcher opens; ``refresh`` is a
     no-op (open a new searcher after a rebuild).
@@ -31,11 +34,15 @@ class ClusterSearcher(Searcher):
         embedder: Encoder | None = None,
         ray_address: str | None = None,
         replicas: int = 1,
+        ray_apps: str | None = None,
+        shard_timeout: float | None = None,
     ) -> None:
         self.manifest = ClusterManifest.load(cluster_dir)
         self._exit = contextlib.ExitStack()
         self._ray_address = ray_address
         self._replicas = replicas
+        self._ray_apps = ray_apps
+        self._shard_timeout = shard_timeout
         try:
             super().__init__(cluster_dir, model_path, config, embedder)
         except BaseException:
@@ -46,13 +53,18 @@ class ClusterSearcher(Searcher):
         root = Path(self.layout.root)
         shards = None
         if self._ray_address is not None:
-            from .actors import RayShards
+            from .deployments import SHARD_TIMEOUT, ServeApps, ServeShards, deploy
             from .runtime import connected
 
             self._exit.enter_context(connected(self._ray_address))
-            shards = RayShards(
-                self.manifest.shard_dirs(root.resolve()), self.config.keyword, self._replicas
-            )
+            dirs = self.manifest.shard_dirs(root.resolve())
+            timeout = self._shard_timeout or SHARD_TIMEOUT
+            if self._ray_apps is not None:
+                apps = ServeApps(self._ray_apps, tuple(d.name for d in dirs))
+            else:
+                apps = ServeApps.new(dirs)
+                deploy(dirs, self.config.keyword, self._replicas, apps)
+            shards = ServeShards(apps, owner=self._ray_apps is None, timeout=timeout)
         return ShardedGeneration(root, self.manifest, self.config.keyword, shards)
 
     def close(self) -> None:

@@ -26,7 +26,11 @@ class ServerConfig:
     poll: float = 0.2
     keep_generations: int = 4
     search: SearchConfig | None = None
-    #: A cluster directory's shards as Ray actors on this cluster (None: in this process).
+    #: A cluster directory's shards as Ray Serve deployments on this cluster (None: in this
+    #: process).
     ray_address: str | None = None
-    #: Ray actors per shard (with ``ray_address``): a request fails over when one dies.
+    #: Replicas per shard deployment (with ``ray_address``): Serve replaces one that dies.
     replicas: int = 1
+    #: The prefix of shard deployments another process made (``backend.shared_shards``, for
+    #: worker processes); None: the server deploys the shards itself.
+    ray_apps: str | None = None

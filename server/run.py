@@ -65,14 +65,18 @@ def serve(
     if config.watch and cluster:
         raise ServeError(
             "--watch follows one index; a cluster directory is rebuilt with "
-            "`newsearch index PATH --shards N` and served anew"
+            "`newsearch index PATH --index-dir DIR --shards N` and the server moves to the "
+            "new build by itself"
         )
     check_address(host, port)
     logging.getLogger("newsearch.server").setLevel(logging.INFO)
     where = f"http://{host}:{port}" if ":" not in host else f"http://[{host}]:{port}"
     what = f"cluster {config.index_dir}" if cluster else str(config.index_dir)
     if config.ray_address is not None:
-        what += f" (shards as Ray actors on {config.ray_address}, {config.replicas} per shard)"
+        what += (
+            f" (shards as Ray Serve deployments on {config.ray_address}, "
+            f"{config.replicas} replica{'s' if config.replicas > 1 else ''} each)"
+        )
     say(f"serving {what} at {where} (API docs at {where}/docs; Ctrl-C to stop)")
     common = {
         "host": host,
@@ -87,16 +91,20 @@ def serve(
         uvicorn.run(create_app(config), **common)
         return
 
+    from .backend import shared_shards
     from .watcher import Watcher
 
-    os.environ["NEWSEARCH_SERVE_CONFIG"] = json.dumps(
-        {k: v for k, v in dataclasses.asdict(config).items() if k != "search"}
-    )
-    watcher = Watcher(config, say=say) if config.watch else None
-    if watcher is not None:
-        watcher.start()
-    try:
-        uvicorn.run("newsearch.server.app:app_from_env", factory=True, workers=workers, **common)
-    finally:
+    with shared_shards(config, workers) as config:  # over Ray: deployed once, for all workers
+        os.environ["NEWSEARCH_SERVE_CONFIG"] = json.dumps(
+            {k: v for k, v in dataclasses.asdict(config).items() if k != "search"}
+        )
+        watcher = Watcher(config, say=say) if config.watch else None
         if watcher is not None:
-            watcher.stop()
+            watcher.start()
+        try:
+            uvicorn.run(
+                "newsearch.server.app:app_from_env", factory=True, workers=workers, **common
+            )
+        finally:
+            if watcher is not None:
+                watcher.stop()

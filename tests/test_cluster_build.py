@@ -33,17 +33,17 @@ with connected(sys.argv[1]) as r:
     print(json.dumps({"nodes": alive, "ran": r.get([where.remote() for _ in range(2)])}))
 """
 
-ACTORS_SCRIPT = """
-import json, sys
+SERVE_SCRIPT = """
+import json, os, sys, time
 import ray
-from newsearch.cluster.actors import ShardUnavailable
+from newsearch.cluster.deployments import ShardUnavailable
 from newsearch.cluster.searcher import ClusterSearcher
 from newsearch.search import Searcher
 
 one, cluster, address = sys.argv[1:4]
 queries = json.loads(sys.argv[4])
 out = {"differ": []}
-with Searcher(one) as a, ClusterSearcher(cluster, ray_address=address) as b:
+with Searcher(one) as a, ClusterSearcher(cluster, ray_address=address, shard_timeout=2) as b:
     out["nodes"] = sorted({n["NodeID"] for n in ray.nodes() if n["Alive"]})
     for q in queries:
         for mode in ("bm25", "dense", "hybrid"):
@@ -51,12 +51,32 @@ with Searcher(one) as a, ClusterSearcher(cluster, ray_address=address) as b:
             pa.pop("took_ms"), pb.pop("took_ms")
             if pa != pb:
                 out["differ"].append([q, mode])
-    ray.kill(b._state.shards.actors[1])
+    # Serve's replica actor of shard-001, killed while the shard cannot be opened again.
+    named = ray.util.list_named_actors(all_namespaces=True)
+    replica = [x for x in named if "SERVE_REPLICA" in x["name"] and "shard-001" in x["name"]]
+    out["replicas"] = len(replica)
+    shard = os.path.join(cluster, "shards", "shard-001")
+    os.rename(shard, shard + ".away")
     try:
-        b.search(queries[0], k=10)
-        out["after_kill"] = "answered"
-    except ShardUnavailable as exc:
-        out["after_kill"] = str(exc)
+        ray.kill(ray.get_actor(replica[0]["name"], namespace=replica[0]["namespace"]))
+        try:
+            b.search(queries[0], k=10)
+            out["after_kill"] = "answered"
+        except ShardUnavailable as exc:
+            out["after_kill"] = str(exc)
+    finally:
+        os.rename(shard + ".away", shard)
+    deadline = time.monotonic() + 180
+    while True:  # Serve starts the replica again once it can open the shard
+        try:
+            page = b.search(queries[0], k=10).to_dict()
+            break
+        except ShardUnavailable:
+            if time.monotonic() > deadline:
+                raise
+    expected = a.search(queries[0], k=10).to_dict()
+    page.pop("took_ms"), expected.pop("took_ms")
+    out["recovered"] = page == expected
 print(json.dumps(out))
 """
 
@@ -126,8 +146,9 @@ def test_cli_builds_shards_on_the_cluster_that_search_as_one_index(ray_cluster, 
     page.pop("took_ms"), expected.pop("took_ms")
     assert page == expected
 
-    # Served by one Ray actor per shard: the same pages; a dead shard is an error naming it.
-    script = [sys.executable, "-c", ACTORS_SCRIPT, one, cluster_dir, ray_cluster.address]
+    # Served by one Ray Serve deployment per shard: the same pages; a shard whose replica died
+    # (and cannot start again) is an error naming it; Serve brings it back by itself.
+    script = [sys.executable, "-c", SERVE_SCRIPT, one, cluster_dir, ray_cluster.address]
     got = ray_cluster.run(
         [*script, json.dumps(queries)],
         timeout=600,
@@ -136,7 +157,9 @@ def test_cli_builds_shards_on_the_cluster_that_search_as_one_index(ray_cluster, 
     assert got.returncode == 0, got.stderr[-3000:]
     served = json.loads(got.stdout.strip().splitlines()[-1])
     assert served["differ"] == []
-    assert served["after_kill"] == "shard shard-001 is not answering (its actor died)"
+    assert served["replicas"] == 1
+    assert served["after_kill"] == "shard shard-001 is not answering (no live replica within 2 s)"
+    assert served["recovered"]
 
 
 def test_ray_auto_starts_its_own_local_instance(ray_cluster, tmp_path) -> None:

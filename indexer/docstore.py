@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,28 +200,13 @@ class Docstore:
         return {row[0]: StoredArticle(*row) for row in rows}
 
     def paragraphs(self, pids: Iterable[int]) -> dict[int, StoredParagraph]:
-        cache = self._paragraph_cache
-        out: dict[int, StoredParagraph] = {}
-        missing: list[int] = []
-        for pid in pids:
-            hit = cache.get(pid)
-            if hit is None:
-                missing.append(pid)
-            else:
-                out[pid] = hit
-        keep = len(cache) < CACHE_PARAGRAPHS
-        for chunk in _chunks(missing, 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn().execute(
-                "SELECT pid, article_id, position, context, text FROM paragraphs "
-                f"WHERE pid IN ({marks})",
-                chunk,
-            )
-            for row in rows:
-                p = out[row[0]] = StoredParagraph(*row)
-                if keep:
-                    cache[row[0]] = p
-        return out
+        return self._cached_rows(
+            self._paragraph_cache,
+            CACHE_PARAGRAPHS,
+            pids,
+            "SELECT pid, article_id, position, context, text FROM paragraphs WHERE pid IN ({})",
+            StoredParagraph,
+        )
 
     def article_paragraphs(self, article_id: str) -> list[StoredParagraph]:
         """An article's paragraphs in reading order (empty for an unknown id)."""
@@ -233,27 +218,35 @@ class Docstore:
         return [StoredParagraph(*row) for row in rows]
 
     def articles(self, ids: Iterable[str]) -> dict[str, StoredArticle]:
-        cache = self._article_cache
-        out: dict[str, StoredArticle] = {}
-        missing: list[str] = []
-        for aid in ids:
-            hit = cache.get(aid)
+        return self._cached_rows(
+            self._article_cache,
+            CACHE_ARTICLES,
+            ids,
+            "SELECT id, title, source_path, date, source, url, category, paragraphs, "
+            f"{self._story_cols} FROM articles WHERE id IN ({{}})",
+            StoredArticle,
+        )
+
+    def _cached_rows(
+        self, cache: dict, most: int, keys: Iterable, sql: str, make: Callable
+    ) -> dict:
+        """Rows by key (the first column), from ``cache`` where read before, the rest from
+        SQLite in chunks (``sql`` has one ``{}`` for the placeholders); rows read are kept
+        while the cache holds fewer than ``most`` (a published docstore never changes)."""
+        out: dict = {}
+        missing = []
+        for key in keys:
+            hit = cache.get(key)
             if hit is None:
-                missing.append(aid)
+                missing.append(key)
             else:
-                out[aid] = hit
-        keep = len(cache) < CACHE_ARTICLES
+                out[key] = hit
+        keep = len(cache) < most
         for chunk in _chunks(missing, 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn().execute(
-                "SELECT id, title, source_path, date, source, url, category, paragraphs, "
-                f"{self._story_cols} FROM articles WHERE id IN ({marks})",
-                chunk,
-            )
-            for row in rows:
-                a = out[row[0]] = StoredArticle(*row)
+            for row in self._conn().execute(sql.format(",".join("?" * len(chunk))), chunk):
+                value = out[row[0]] = make(*row)
                 if keep:
-                    cache[row[0]] = a
+                    cache[row[0]] = value
         return out
 
     def story_members(

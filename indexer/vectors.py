@@ -43,8 +43,6 @@ IVF_PROBE_SHARE = 0.35
 IVF_TRAIN_PER_CELL = 50
 IVF_TRAIN_ITERATIONS = 10
 KINDS = ("flat", "ivf-sq8", "hnsw")
-#: No longer a switch (``auto`` never picks HNSW); kept for bench/speed.py, which imports it.
-HNSW_MIN_VECTORS = IVF_MIN_VECTORS
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 #: Candidates HNSW explores per query (at least k); 256 keeps recall@10 ~0.99 (bench).

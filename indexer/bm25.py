@@ -175,12 +175,19 @@ class BM25Arrays:
         # Each (term, field)'s contributions are gathered and summed in one bincount, which
         # adds them per document in the same order as a scatter-add per list would (so the
         # same float sums), without an n-sized update per list. A term given twice is
-        # scored twice: a repeated query word weighs more.
+        # scored twice: a repeated query word weighs more (its contributions are computed
+        # once and added again, so a long query costs its distinct words, not its length).
         hit_docs: list[np.ndarray] = []
         hit_scores: list[np.ndarray] = []
+        seen: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         for term in terms:
             for field, boost in weights.items():
                 if boost <= 0:
+                    continue
+                again = seen.get((field, term))
+                if again is not None:
+                    hit_docs.append(again[0])
+                    hit_scores.append(again[1])
                     continue
                 docs, tf = self.postings(reader, field, term)
                 if not len(docs):
@@ -194,8 +201,10 @@ class BM25Arrays:
                 tf = np.asarray(tf, dtype=np.float64)
                 fl = self.lengths[field][docs]
                 norm = k1 * ((1 - b) + b * fl / avgfl)
+                contribution = boost * (idf * ((tf * (k1 + 1)) / (tf + norm)))
+                seen[(field, term)] = (docs, contribution)
                 hit_docs.append(docs)
-                hit_scores.append(boost * (idf * ((tf * (k1 + 1)) / (tf + norm))))
+                hit_scores.append(contribution)
         if extra:
             hit_docs.append(np.fromiter(extra.keys(), dtype=np.int64, count=len(extra)))
             hit_scores.append(np.fromiter(extra.values(), dtype=np.float64, count=len(extra)))

@@ -13,7 +13,8 @@ import datetime as dt
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -102,6 +103,16 @@ class Searcher:
 
     def _current_state(self) -> Generation:
         return getattr(self._pinned, "state", None) or self._state
+
+    @contextmanager
+    def _one_generation(self) -> Iterator[None]:
+        """Every store a call reads comes from one generation, even if ``refresh`` moves this
+        searcher on meanwhile (the pin is per thread)."""
+        self._pinned.state = self._state
+        try:
+            yield
+        finally:
+            self._pinned.state = None
 
     @property
     def generation(self) -> Path:
@@ -204,13 +215,10 @@ class Searcher:
         """
         decay = self._recency(recency)
         when = parse_now(now) if decay is not None else None
-        self._pinned.state = self._state  # one generation for the whole query
-        try:
+        with self._one_generation():
             return self._search(
                 query, k, mode, filters, collapse, fusion, offset, facets, decay=decay, now=when
             )
-        finally:
-            self._pinned.state = None
 
     def _search(
         self,
@@ -247,9 +255,12 @@ class Searcher:
         ceiling = self.keyword.ceiling(query) if mode == "hybrid" and fusion.needs_coverage else 0
         ranked: list[ArticleHit] = []  # stories (articles) in page order, across depths
         seen: set[str] = set()
+        nearest: list[tuple[int, float]] | None = None  # the first depth's, for facets
         while True:
             kw = self.keyword_search(query, limit) if mode in ("hybrid", "bm25") else []
             dense = self._dense(qvec, limit) if qvec is not None else []
+            if nearest is None:
+                nearest = dense
             exhausted = limit >= total or (mode == "bm25" and len(kw) < limit)
             if filters.active:
                 kw, dense = self._filter(kw, filters), self._filter(dense, filters)
@@ -288,7 +299,7 @@ class Searcher:
         if qvec is not None and self.config.semantic_highlights:
             encode = getattr(self._query_embedder(), "encode", None)
         hits = _with_snippets(page, query, qvec, encode)
-        counted = self._facets(query, mode, qvec, filters, collapse) if facets else None
+        counted = self._facets(query, mode, qvec, filters, collapse, nearest) if facets else None
         took = (time.perf_counter() - started) * 1000
         return SearchResults(
             query=query,
@@ -340,21 +351,25 @@ class Searcher:
         """Only the facet counts of ``search(query, ..., facets=True)``, without ranking a
         page: what the search page asks once per facet, with that facet's own filter left out
         (so the counts beside category values say what choosing another category gives)."""
-        self._pinned.state = self._state
-        try:
+        with self._one_generation():
             query = _clean_query(query)
             if mode not in MODES:
                 raise QueryError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
             qvec = self.encode_query(query) if mode in ("hybrid", "dense") else None
             return self._facets(query, mode, qvec, filters or Filter(), collapse)
-        finally:
-            self._pinned.state = None
 
     def _facets(
-        self, query: str, mode: str, qvec: np.ndarray | None, filters: Filter, collapse: bool
+        self,
+        query: str,
+        mode: str,
+        qvec: np.ndarray | None,
+        filters: Filter,
+        collapse: bool,
+        nearest: list[tuple[int, float]] | None = None,
     ) -> Facets:
         """Facet counts over the query's matching stories: every paragraph holding a query
-        word (up to ``MAX_WORD_PARAGRAPHS``) and the ``candidates`` nearest by meaning."""
+        word (up to ``MAX_WORD_PARAGRAPHS``) and the ``candidates`` nearest by meaning
+        (``nearest``: that list when the search already has it, unfiltered)."""
         total = max(1, self.meta.paragraphs)
         pids: list[int] = []
         complete = True
@@ -366,7 +381,9 @@ class Searcher:
         depth = 0
         if qvec is not None:
             depth = min(self.config.candidates, total)
-            pids += [pid for pid, _ in self._dense(qvec, depth)]
+            if nearest is None:
+                nearest = self._dense(qvec, depth)
+            pids += [pid for pid, _ in nearest]
         return count_facets(
             self.docstore, pids, filters, collapse, depth, complete, self._article_table()
         )
@@ -463,8 +480,7 @@ class Searcher:
         """The ``k`` stories nearest to an indexed article ("more like this"), its own story
         left out; ``UnknownArticleError`` for an id the index does not hold. See
         ``search/related.py``."""
-        self._pinned.state = self._state  # one generation for the whole call
-        try:
+        with self._one_generation():
             return related_stories(
                 article_id,
                 min(k, MAX_K) if isinstance(k, int) else k,
@@ -474,8 +490,6 @@ class Searcher:
                 lambda texts: self._query_embedder().encode(texts),
                 config,
             )
-        finally:
-            self._pinned.state = None
 
     def close(self) -> None:
         self._state.close()

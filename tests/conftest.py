@@ -67,6 +67,17 @@ def write(path: Path, text: str | bytes) -> Path:
     return path
 
 
+def run_cli(*args: object) -> subprocess.CompletedProcess:
+    """The real CLI in a new process (``python -m newsearch.cli.main ARGS``), run from the repo."""
+    return subprocess.run(
+        [sys.executable, "-m", "newsearch.cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+
+
 def cli_with_imports(*args: object) -> tuple[subprocess.CompletedProcess, set[str]]:
     """The real CLI in a new process under ``-X importtime``: its result, and the top-level
     modules it imported (what tests check to keep torch out of a command)."""

@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import DEMO, write
+from conftest import DEMO, run_cli, write
 
 from newsearch.indexer import BuildOptions, build_index
 from newsearch.indexer.errors import QueryError
@@ -208,20 +208,7 @@ def test_bad_mode_is_a_query_error(searcher):
 
 
 def test_cli_prints_facets_and_puts_them_in_the_json(index, searcher):
-    import subprocess
-    import sys
-
-    from conftest import REPO
-
-    def cli(*args: object) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "newsearch.cli.main", *map(str, args)],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            timeout=600,
-        )
-
+    cli = run_cli
     shown = cli("query", "Lindholm dock strike", "-i", index, "--mode", "bm25", "--facets")
     assert shown.returncode == 0, shown.stderr
     facets = searcher.facets("Lindholm dock strike", "bm25")

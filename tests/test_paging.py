@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
-from conftest import DEMO, REPO, write
+from conftest import DEMO, run_cli, write
 
 from newsearch import update_index
 from newsearch.indexer import BuildOptions, build_index
@@ -178,14 +176,7 @@ def test_pages_under_concurrent_updates_never_repeat_or_skip(changing, embedder)
 # -- the CLI -----------------------------------------------------------------------------
 
 
-def cli(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "newsearch.cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=600,
-    )
+cli = run_cli
 
 
 def test_cli_offset_pages_and_the_cap(demo_index):

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
-from conftest import REPO, write
+from conftest import run_cli, write
 from serving import PATH_ID, Server, hostile_corpus, serving
 
 from newsearch.indexer import BuildOptions, build_index
@@ -278,14 +276,7 @@ def test_a_request_over_the_time_limit_is_504(index):
 # -- live: another process publishes, --watch applies ---------------------------------------
 
 
-def _cli(*args: object) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "newsearch.cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=600,
-    )
+_cli = run_cli
 
 
 def test_generation_published_by_another_process_is_served_within_a_second(corpus, tmp_path):

@@ -333,6 +333,7 @@ def query(
                 facets=facets,
                 recency=decay,
                 now=now,
+                highlights=True,
             )
         if as_json:
             print(json.dumps(results.to_dict(), ensure_ascii=False))

@@ -64,8 +64,10 @@ class SearchConfig:
     paragraphs_per_hit: int = 2
     keyword: KeywordConfig = field(default_factory=KeywordConfig)
     #: Mark the sentence nearest to the query in shown paragraphs that hold no query word
-    #: (hybrid and dense mode; costs one encoding of those paragraphs' sentences per page).
-    semantic_highlights: bool = True
+    #: (hybrid and dense mode). Off unless asked (``search(highlights=True)``; the CLI, the
+    #: search page and the HTTP API ask): it encodes those paragraphs' sentences, a median
+    #: 40 ms per BBC hybrid page, more than the rest of the page (BENCHMARKS.md, issue 15).
+    semantic_highlights: bool = False
     #: Recency decay (``search/recency.py``): off when None; days otherwise.
     recency_half_life: float | None = None
     #: Its weight w: a story's score times 1 - w + w * 2^(-age / half_life).
@@ -188,6 +190,7 @@ class Searcher:
         facets: bool = False,
         recency: Recency | float | str | None = None,
         now: dt.datetime | dt.date | str | None = None,
+        highlights: bool | None = None,
     ) -> SearchResults:
         """Top ``k`` stories for ``query`` (articles with ``collapse=False``), each scored by
         its best paragraph, with snippets.
@@ -212,12 +215,28 @@ class Searcher:
         (days, or ``"30d"``, ``"12h"``) weighted by ``config.recency_weight``; None uses
         ``config.recency_half_life`` (off by default), 0 turns it off. Age is counted to ``now``
         (default: the current time; pass one for reproducible pages).
+
+        ``highlights``: in hybrid and dense mode, mark the sentence nearest to the query by
+        meaning in shown paragraphs that hold no query word (``search/highlights.py``); None
+        uses ``config.semantic_highlights`` (off: a display costs it, an embedding app rarely
+        wants it).
         """
         decay = self._recency(recency)
         when = parse_now(now) if decay is not None else None
+        marks = self.config.semantic_highlights if highlights is None else bool(highlights)
         with self._one_generation():
             return self._search(
-                query, k, mode, filters, collapse, fusion, offset, facets, decay=decay, now=when
+                query,
+                k,
+                mode,
+                filters,
+                collapse,
+                fusion,
+                offset,
+                facets,
+                decay=decay,
+                now=when,
+                highlights=marks,
             )
 
     def _search(
@@ -232,6 +251,7 @@ class Searcher:
         facets: bool = False,
         decay: Recency | None = None,
         now: dt.datetime | None = None,
+        highlights: bool = False,
     ) -> SearchResults:
         started = time.perf_counter()
         query = _clean_query(query)
@@ -296,7 +316,7 @@ class Searcher:
             estimate = min(self.meta.articles, max(want, round(len(fused) / per_article)))
         page = [replace(h, rank=rank) for rank, h in enumerate(ranked[offset:want], offset + 1)]
         encode = None
-        if qvec is not None and self.config.semantic_highlights:
+        if qvec is not None and highlights:
             encode = getattr(self._query_embedder(), "encode", None)
         hits = _with_snippets(page, query, qvec, encode)
         counted = self._facets(query, mode, qvec, filters, collapse, nearest) if facets else None
@@ -417,19 +437,23 @@ class Searcher:
         by_story: bool,
     ) -> list[ArticleHit]:
         """Paragraphs grouped by article, best first, read until ``k`` stories (articles when
-        not ``by_story``) are found, and one chunk further.
+        not ``by_story``) are found, and one chunk further; hits are made only for the
+        articles that can reach the page.
 
         The fused list holds up to two thousand paragraphs; describing all of them (two
         SQLite reads and an object each) cost more than the search itself. Reading stops a
         chunk past the k-th story, which still finds each hit's second-best paragraph and a
-        story's equally scored copies when they rank near it (copies score the same).
+        story's equally scored copies when they rank near it (copies score the same). Of the
+        ~250 articles read that way for a page of 10, only the members of the first k stories
+        (and of any story scoring within ``_TIE`` of the k-th, which collapsing could still
+        move up) become hit objects: the rest were read only to know where the k-th story is.
         """
-        kw_pos = {pid: (rank, score) for rank, (pid, score) in enumerate(kw, start=1)}
-        dense_pos = {pid: (rank, score) for rank, (pid, score) in enumerate(dense, start=1)}
-        per_article: dict[str, list[ParagraphHit]] = {}
+        chosen: dict[str, list[tuple[int, float, Any]]] = {}  # article -> its best paragraphs
         articles: dict[str, StoredArticle] = {}
+        story_of: dict[str, str] = {}
         keys: set[str] = set()
         extra_chunks = -1  # chunks still to read once k stories are found
+        per_hit = self.config.paragraphs_per_hit
         for start in range(0, len(fused), _GROUP_CHUNK):
             chunk = fused[start : start + _GROUP_CHUNK]
             paragraphs = self.docstore.paragraphs(pid for pid, _ in chunk)
@@ -439,16 +463,15 @@ class Searcher:
                 p = paragraphs.get(pid)
                 if p is None:  # the stores disagree: never show a hit we cannot describe
                     continue
-                group = per_article.setdefault(p.article_id, [])
-                if len(group) >= self.config.paragraphs_per_hit:
-                    continue
-                kr, ks = kw_pos.get(pid, (None, None))
-                vr, vs = dense_pos.get(pid, (None, None))
-                group.append(
-                    ParagraphHit(pid, p.position, p.text, p.context, score, kr, ks, vr, vs)
-                )
-                a = articles.get(p.article_id)
-                keys.add(((a.story_id if a else "") or p.article_id) if by_story else p.article_id)
+                aid = p.article_id
+                group = chosen.get(aid)
+                if group is None:
+                    group = chosen[aid] = []
+                    a = articles.get(aid)
+                    story_of[aid] = ((a.story_id if a else "") or aid) if by_story else aid
+                    keys.add(story_of[aid])
+                if len(group) < per_hit:
+                    group.append((pid, score, p))
             if extra_chunks < 0 and len(keys) >= k:
                 extra_chunks = 1
             elif extra_chunks > 0:
@@ -456,15 +479,26 @@ class Searcher:
             if extra_chunks == 0:
                 break
 
+        shown = _stories_to_show(chosen, story_of, k)
+        kw_rank = dict(zip((pid for pid, _ in kw), range(1, len(kw) + 1), strict=True))
+        dense_rank = dict(zip((pid for pid, _ in dense), range(1, len(dense) + 1), strict=True))
         out = []
-        for rank, (aid, group) in enumerate(per_article.items(), start=1):
+        for rank, (aid, group) in enumerate(chosen.items(), start=1):
+            if story_of[aid] not in shown:
+                continue
+            hits = []
+            for pid, score, p in group:
+                kr, vr = kw_rank.get(pid), dense_rank.get(pid)
+                ks = kw[kr - 1][1] if kr else None
+                vs = dense[vr - 1][1] if vr else None
+                hits.append(ParagraphHit(pid, p.position, p.text, p.context, score, kr, ks, vr, vs))
             a = articles.get(aid)  # insertion order = order of best paragraph
             out.append(
                 ArticleHit(
                     rank=rank,
                     article_id=aid,
-                    score=group[0].score,
-                    paragraphs=group,
+                    score=hits[0].score,
+                    paragraphs=hits,
                     story_id=(a.story_id if a else "") or aid,
                     story_note=a.story_note if a else "",
                     **(article_meta(a) if a else {"title": ""}),
@@ -499,6 +533,26 @@ class Searcher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: Fused scores this close count as equal when choosing which stories get hit objects: a
+#: story's representative may score a hair below its best member (``collapse._TIE``).
+_TIE = 1e-5
+
+
+def _stories_to_show(
+    chosen: dict[str, list[tuple[int, float, Any]]], story_of: dict[str, str], k: int
+) -> set[str]:
+    """The stories (articles) that can make a page of ``k``: the first ``k`` by their best
+    paragraph's score, and every later one within ``_TIE`` of the k-th."""
+    best: dict[str, float] = {}
+    for aid, group in chosen.items():  # best paragraph first, articles in fused order
+        best.setdefault(story_of[aid], group[0][1])
+    order = list(best)
+    if len(order) <= k:
+        return set(order)
+    cutoff = best[order[k - 1]] - _TIE
+    return set(order[:k]) | {s for s in order[k:] if best[s] >= cutoff}
 
 
 def _with_snippets(

@@ -80,6 +80,9 @@ class SearchRequest(BaseModel):
     until: str = Field("", description="YYYY-MM-DD, YYYY-MM or YYYY (inclusive)")
     collapse: bool = True
     facets: bool = Field(False, description="count category, source and month over all matches")
+    highlights: bool = Field(
+        True, description="mark the sentence that matched by meaning where no query word is"
+    )
     generation: str | None = Field(
         None, description="the `generation` of an earlier answer: page within that generation"
     )
@@ -219,6 +222,7 @@ def create_app(
                 facets=req.facets,
                 recency=decay,
                 now=req.now,
+                highlights=req.highlights,
             )
             generation = searcher.generation.name
         answer = results.to_dict()
@@ -246,6 +250,7 @@ def create_app(
         until: str = "",
         collapse: bool = True,
         facets: bool = False,
+        highlights: bool = True,
         generation: str | None = None,
         recency: str | None = None,
         recency_weight: Annotated[float | None, Query(ge=0, lt=1)] = None,
@@ -266,6 +271,7 @@ def create_app(
             until=until,
             collapse=collapse,
             facets=facets,
+            highlights=highlights,
             generation=generation,
             recency=recency,
             recency_weight=recency_weight,
@@ -438,7 +444,12 @@ def create_app(
                 source=state.source, category=state.category, since=state.since, until=state.until
             )
             results = searcher.search(
-                state.q, k=PAGE_SIZE, mode=state.mode, filters=filters, offset=state.offset
+                state.q,
+                k=PAGE_SIZE,
+                mode=state.mode,
+                filters=filters,
+                offset=state.offset,
+                highlights=True,
             )
             counts = searcher.facets(
                 state.q, state.mode, filters=replace(filters, source=(), category=())

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from newsearch.search import Searcher
+from newsearch.search import SearchConfig, Searcher
 from newsearch.search.highlights import nearest_sentences, sentences
 from newsearch.search.snippets import SEMANTIC, WORD, find_matches, make_snippet, query_stems
 
@@ -24,8 +24,24 @@ PARAPHRASES = [
 
 @pytest.fixture(scope="module")
 def demo(demo_index, embedder):
-    with Searcher(demo_index, embedder=embedder) as s:
+    config = SearchConfig(semantic_highlights=True)
+    with Searcher(demo_index, embedder=embedder, config=config) as s:
         yield s
+
+
+def test_off_unless_asked_for(demo_index, embedder):
+    """The library marks no sentence by default (it costs an encoding per page); one search
+    or the config asks for it, and the page is otherwise the same."""
+    with Searcher(demo_index, embedder=embedder) as plain:
+        for q in PARAPHRASES:
+            off = plain.search(q, k=10, mode="dense")
+            on = plain.search(q, k=10, mode="dense", highlights=True)
+            kinds = [{m.kind for p in h.paragraphs for m in p.snippet.matches} for h in off.hits]
+            assert all(SEMANTIC not in k for k in kinds)
+            assert [h.article_id for h in on.hits] == [h.article_id for h in off.hits]
+            assert any(
+                m.kind == SEMANTIC for h in on.hits for p in h.paragraphs for m in p.snippet.matches
+            )
 
 
 def spans_text(text):

@@ -394,8 +394,10 @@ def bench(args: argparse.Namespace) -> Report:
             )
         # Like for like: ranked paragraph ids only, no page (no docstore, grouping, stories,
         # snippets), which is all the peer computes.
-        depth = min(searcher.config.candidates, max(1, searcher.meta.paragraphs))
-        for mode in ("bm25", "hybrid"):
+        # The last row fuses lists as deep as the peer's: the cost of the depth itself (the
+        # product keeps 1000, which min-max fusion and paging need; see SearchConfig).
+        full = min(searcher.config.candidates, max(1, searcher.meta.paragraphs))
+        for mode, depth in (("bm25", full), ("hybrid", full), ("hybrid", PEER_K)):
             ours, theirs = [], []
             load = loadavg()
             ours_cpu, theirs_cpu = [], []

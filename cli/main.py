@@ -93,6 +93,13 @@ RecencyWeightOpt = Annotated[
         help="--recency: the decay's weight w in [0, 1): old and undated stories keep 1 - w.",
     ),
 ]
+NoTunedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-tuned",
+        help="Ignore the index's tuned settings (`newsearch tune`): use the global defaults.",
+    ),
+]
 NowOpt = Annotated[
     str | None,
     typer.Option("--now", help="--recency: age stories relative to this date (YYYY-MM-DD)."),
@@ -294,6 +301,7 @@ def query(
     recency: RecencyOpt = None,
     recency_weight: RecencyWeightOpt = None,
     now: NowOpt = None,
+    no_tuned: NoTunedOpt = False,
 ) -> None:
     """Search the index and print the best stories with their best paragraphs."""
     with user_errors():
@@ -321,7 +329,11 @@ def query(
 
             opener = ClusterSearcher
         decay = _recency(recency, recency_weight, now)
-        with opener(index_dir, model_path=model) as searcher:
+        with opener(index_dir, model_path=model, config=_untuned(no_tuned)) as searcher:
+            if chosen is not None:  # the options change the index's fusion (tuned or not)
+                chosen = Fusion.with_overrides(
+                    fusion, alpha, rrf_k, norm, tau, base=searcher.config.fusion
+                )
             results = searcher.search(
                 text,
                 k=k,
@@ -355,6 +367,16 @@ def _recency(half_life: str | None, weight: float | None, now: str | None) -> An
         return None
     parse_now(now)  # a malformed --now is an error even before the index is opened
     return make_recency(half_life, weight)
+
+
+def _untuned(no_tuned: bool) -> Any:
+    """The ``SearchConfig`` to open a searcher with: the global defaults with ``--no-tuned``,
+    else None (the index's tuned settings when it has them, ``newsearch tune``)."""
+    if not no_tuned:
+        return None
+    from newsearch.search import SearchConfig
+
+    return SearchConfig()
 
 
 @app.command()
@@ -402,12 +424,21 @@ def status(
     """What is indexed (articles, paragraphs, vectors, model, sources) and what is stale."""
     with user_errors():
         from newsearch.indexer.status import index_status
+        from newsearch.search.tuned import TunedSettingsError, load_tuned
 
         info = index_status(index_dir, check=check)
+        data = info.to_dict()
+        try:  # status is where one looks when something is wrong: say it, do not fail
+            tuned = load_tuned(index_dir)
+            data["tuned"] = tuned.to_json() if tuned is not None else None
+            line = tuned.describe() if tuned is not None else "none (global defaults)"
+        except TunedSettingsError as exc:
+            data["tuned"], data["tuned_error"] = None, str(exc)
+            line = f"cannot be read: {exc}"
         if as_json:
-            print(json.dumps(info.to_dict(), ensure_ascii=False))
+            print(json.dumps(data, ensure_ascii=False))
             return
-        render.print_status(info)
+        render.print_status(info, tuned=line)
 
 
 @app.command("eval")
@@ -443,11 +474,13 @@ def eval_(
     ] = None,
     rebuild: Annotated[bool, typer.Option(help="Rebuild the index even if it exists.")] = False,
     int8: Int8Opt = None,
+    no_tuned: NoTunedOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Score bm25, dense and hybrid on a BEIR dataset (or judged queries over --corpus):
-    nDCG@10, Recall@100, MRR@10."""
+    nDCG@10, Recall@100, MRR@10. An index with tuned settings (`newsearch tune`) is searched
+    with them unless --no-tuned."""
     with user_errors():
         import time
 
@@ -465,7 +498,11 @@ def eval_(
         bars = BarProgress(enabled=not quiet and not as_json)
         try:
             ensure_index(data, index_dir, options, rebuild=rebuild, progress=bars)
-            with Searcher(index_dir) as searcher:
+            with Searcher(index_dir, config=_untuned(no_tuned)) as searcher:
+                if chosen is not None:  # on top of the index's fusion (tuned or not)
+                    chosen = Fusion.with_overrides(
+                        fusion, alpha, rrf_k, norm, tau, base=searcher.config.fusion
+                    )
                 report = evaluate(searcher, data, modes or None, fusion=chosen, progress=bars)
         finally:
             bars.stop()
@@ -475,6 +512,76 @@ def eval_(
             print(json.dumps(result, ensure_ascii=False))
             return
         render.print_eval(report, data.root.name, split, index_dir, result["seconds"])
+
+
+@app.command()
+def tune(
+    dataset: Annotated[
+        Path | None,
+        typer.Argument(
+            help="BEIR folder of the indexed corpus: queries.jsonl and qrels/<split>.tsv "
+            "(qrels name the index's article ids)."
+        ),
+    ] = None,
+    split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv to tune on.")] = "train",
+    index_dir: IndexDir = Path(DEFAULT_INDEX_DIR),
+    reset: Annotated[
+        bool,
+        typer.Option("--reset", help="Remove the index's tuned settings (global defaults again)."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Score the grid and print it; save nothing.")
+    ] = False,
+    top: Annotated[int, typer.Option(help="Rows of the grid to print (best first).")] = 15,
+    check: Annotated[
+        int,
+        typer.Option(help="Queries re-run through the searcher with the chosen settings."),
+    ] = 10,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Choose this index's query-time settings (fusion; BM25 k1, b, headline boost) by nDCG@10
+    on judged queries, and save them beside the index: query, eval and serve then use them
+    (--no-tuned: the global defaults; --reset removes them)."""
+    with user_errors():
+        from newsearch.indexer.errors import QueryError
+        from newsearch.search.tuned import reset_tuned, save_tuned
+
+        if reset:
+            if dataset is not None:
+                raise QueryError("--reset takes no DATASET")
+            removed = reset_tuned(index_dir)
+            if as_json:
+                print(json.dumps({"index_dir": str(index_dir), "removed": removed}))
+            elif removed:
+                render.note(f"removed the tuned settings of {index_dir}: global defaults apply")
+            else:
+                render.note(f"{index_dir} has no tuned settings")
+            return
+        if dataset is None:
+            raise QueryError("give the DATASET to tune on (or --reset)")
+        from newsearch.cluster.manifest import is_cluster
+
+        if is_cluster(index_dir):
+            raise QueryError(f"{index_dir} is a cluster directory: tune one index directory")
+        from newsearch.search import SearchConfig, Searcher
+        from newsearch.search.evaluate import load_beir
+        from newsearch.search.tune import tune as run_tune
+
+        data = load_beir(dataset, split, need_corpus=False)
+        if split == "test" and not as_json:
+            render.warning("tuning on the test split: its scores are no longer held-out numbers")
+        bars = BarProgress(enabled=not quiet and not as_json)
+        try:  # an explicit config: earlier tuned settings (even a damaged file) play no part
+            with Searcher(index_dir, config=SearchConfig()) as searcher:
+                report = run_tune(searcher, data, progress=bars, check=check)
+        finally:
+            bars.stop()
+        saved = None if dry_run else save_tuned(index_dir, report.settings())
+        if as_json:
+            print(json.dumps({**report.to_dict(), "saved": str(saved) if saved else None}))
+            return
+        render.print_tune(report, top, saved)
 
 
 @app.command()

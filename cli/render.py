@@ -253,9 +253,11 @@ def print_hits(hits: Any, explain: bool = False) -> None:
         out.print()
 
 
-def print_status(status: Any) -> None:
+def print_status(status: Any, tuned: str | None = None) -> None:
     info = status.to_dict()
     stale_info = info.pop("stale", None)
+    if tuned is not None:  # the query-time settings in use (``newsearch tune``)
+        info["tuned"] = tuned
     for key, value in info.items():
         shown = ", ".join(value) if isinstance(value, list) else value
         out.print(f"[bold]{key:>15}[/]  {escape(str(shown))}")
@@ -290,6 +292,11 @@ def print_eval(report: Any, dataset_name: str, split: str, index_dir: Any, secon
     )
     if report.missing_docs:
         out.print(f"[yellow]{report.missing_docs} judged documents are not in the index[/]")
+    if report.tuned is not None:
+        from newsearch.search.tuned import TunedSettings
+
+        described = TunedSettings.from_json(report.tuned).describe()
+        out.print(f"tuned settings in use: {escape(described)} (--no-tuned: the defaults)")
     out.print(f"{'mode':<8} {'nDCG@10':>8} {'R@100':>8} {'MRR@10':>8} {'seconds':>8}")
     for row in report.results:
         m = row.metrics
@@ -300,3 +307,41 @@ def print_eval(report: Any, dataset_name: str, split: str, index_dir: Any, secon
         if row.fusion:
             out.print(f"[dim]  hybrid fusion: {escape(str(row.fusion))}[/]")
     out.print(f"[dim]total {seconds:.1f}s[/]")
+
+
+def print_tune(report: Any, top: int, saved: Any) -> None:
+    """The grid's best rows, the defaults' row, and what was chosen and saved."""
+    out.print(
+        f"[bold]{escape(report.dataset)}[/] {escape(report.split)}: {report.queries} queries, "
+        f"index {escape(report.index_dir)}, {len(report.rows)} settings scored, "
+        f"lists of {report.depth} paragraphs, {report.seconds:.0f}s"
+    )
+    if report.missing_docs:
+        out.print(f"[yellow]{report.missing_docs} judged documents are not in the index[/]")
+    for name, m in report.single.items():
+        out.print(f"[dim]{name} alone (default parameters): nDCG@10 {m['ndcg@10']:.4f}[/]")
+    out.print(f"{'nDCG@10':>8} {'R@100':>8} {'MRR@10':>8}  setting")
+    default = report.default
+    rows = report.ranked()[: max(0, top)]
+    for row in [*rows, *([default] if default not in rows else [])]:
+        m = row.metrics
+        mark = "  [dim](defaults)[/]" if row is default else ""
+        out.print(
+            f"{m['ndcg@10']:>8.4f} {m['recall@100']:>8.4f} {m['mrr@10']:>8.4f}  "
+            f"{escape(row.label())}{mark}"
+        )
+    best = report.best
+    gain = best.ndcg10 - default.ndcg10
+    out.print(f"chosen: {escape(best.label())} (nDCG@10 {gain:+.4f} over the defaults)")
+    if report.checked:
+        out.print(
+            f"[dim]checked: {report.agreed} of {report.checked} queries rank the same through "
+            "the searcher[/]"
+        )
+    if saved is not None:
+        out.print(
+            f"saved to {escape(str(saved))}: query, eval and serve on this index use it "
+            "(--no-tuned: the defaults; `newsearch tune --reset` removes it)"
+        )
+    else:
+        out.print("[dim]--dry-run: nothing saved[/]")

@@ -70,6 +70,8 @@ class ModeResult:
     queries: int
     seconds: float
     fusion: dict[str, object] | None = None
+    #: BM25 parameters of the bm25 and hybrid rows.
+    keyword: dict[str, object] | None = None
 
 
 @dataclass
@@ -81,6 +83,8 @@ class EvalReport:
     results: list[ModeResult] = field(default_factory=list)
     #: Relevant documents of the qrels that the index does not hold (mistyped ids, say).
     missing_docs: int = 0
+    #: The index's tuned settings when the searcher used them (``search/tuned.py``).
+    tuned: dict[str, object] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -89,6 +93,7 @@ class EvalReport:
             "index_dir": self.index_dir,
             "queries": self.queries,
             "missing_docs": self.missing_docs,
+            "tuned": self.tuned,
             "results": [r.__dict__ for r in self.results],
         }
 
@@ -97,11 +102,15 @@ def load_beir(
     root: str | os.PathLike[str],
     split: str = "test",
     corpus: str | os.PathLike[str] | None = None,
+    *,
+    need_corpus: bool = True,
 ) -> BeirDataset:
     """Read queries and qrels of ``split``; only queries judged in that split are kept.
 
     ``corpus`` is a source to index instead of the dataset's corpus.jsonl (a folder of
-    articles, a JSONL file); the qrels must then use newsearch article ids.
+    articles, a JSONL file); the qrels must then use newsearch article ids. Without
+    ``need_corpus`` (the index is already built: ``newsearch tune``) the folder needs only
+    queries.jsonl and the qrels.
     """
     root = Path(root)
     corpus_path = Path(corpus) if corpus is not None else None
@@ -109,7 +118,8 @@ def load_beir(
     qrels_path = root / "qrels" / f"{split}.tsv"
     if corpus_path is not None and not corpus_path.exists():
         raise DatasetError(f"corpus {corpus_path} does not exist")
-    for needed in (corpus_path or root / "corpus.jsonl", queries_path):
+    needed_files = [corpus_path or root / "corpus.jsonl"] if need_corpus else []
+    for needed in (*needed_files, queries_path):
         if not needed.exists():
             raise DatasetError(f"{root} is not a BEIR dataset: {needed.name} is missing")
     if not qrels_path.is_file():
@@ -276,6 +286,7 @@ def evaluate(
         index_dir=str(searcher.layout.root),
         queries=len(dataset.qrels),
         missing_docs=check_judged_docs(searcher, dataset.qrels),
+        tuned=searcher.tuned.to_json() if searcher.tuned is not None else None,
     )
     used = fusion or searcher.config.fusion
     for mode in modes or MODES:
@@ -301,6 +312,7 @@ def evaluate(
                 queries=len(run),
                 seconds=round(seconds, 2),
                 fusion=used.__dict__.copy() if mode == "hybrid" else None,
+                keyword=searcher.config.keyword.__dict__.copy() if mode != "dense" else None,
             )
         )
     return report

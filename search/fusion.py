@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -86,9 +86,12 @@ class Fusion:
         rrf_k: float | None = None,
         norm: str | None = None,
         tau: float | None = None,
+        base: Fusion | None = None,
     ) -> Fusion | None:
-        """The tuned defaults with the values given put in; None when nothing is given (the
-        searcher's configured fusion then applies). A bad value is a ``QueryError``."""
+        """``base`` (default: the global defaults; pass a searcher's ``config.fusion`` to
+        change its tuned settings, ``search/tuned.py``) with the values given put in; None
+        when nothing is given (the searcher's configured fusion then applies). A bad value is
+        a ``QueryError``."""
         given = {
             name: value
             for name, value in (
@@ -103,7 +106,7 @@ class Fusion:
         if not given:
             return None
         try:
-            return cls(**given)
+            return replace(base, **given) if base is not None else cls(**given)
         except ValueError as exc:
             raise QueryError(str(exc)) from None
 
@@ -129,6 +132,12 @@ class Fusion:
         if self.method == "coverage" and coverage is not None:
             bm25 *= coverage_weight(coverage, self.tau)
         return convex([keyword, dense], [bm25, self.alpha], norm=self.norm)
+
+
+def bm25_coverage(keyword: Sequence[tuple[K, float]], ceiling: float | None) -> float | None:
+    """How well BM25's best hit covers the query: its score over the query's ``ceiling``
+    (``KeywordIndex.ceiling``); None without hits or a ceiling (plain convex fusion then)."""
+    return keyword[0][1] / ceiling if keyword and ceiling else None
 
 
 def coverage_weight(coverage: float, tau: float = TUNED_TAU) -> float:

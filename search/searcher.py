@@ -38,13 +38,14 @@ from newsearch.indexer.stores import (
 from .collapse import collapse_stories
 from .facets import MAX_WORD_PARAGRAPHS, ArticleTable, Facets, count_facets
 from .filters import Filter
-from .fusion import Fusion
+from .fusion import Fusion, bm25_coverage
 from .highlights import nearest_sentences
 from .query import clean_query as _clean_query
 from .recency import DEFAULT_WEIGHT, Recency, make_recency, parse_now
 from .related import RelatedConfig, RelatedResults, related_stories
 from .results import ArticleHit, ParagraphHit, SearchResults
 from .snippets import find_matches, make_snippet, query_stems
+from .tuned import TunedSettings, load_tuned
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[str, ...] = ("hybrid", "bm25", "dense")
@@ -83,7 +84,13 @@ class Searcher:
         embedder: Encoder | None = None,
     ) -> None:
         self.layout = IndexLayout(index_dir)
-        self.config = config or SearchConfig()
+        #: The index's tuned settings (``newsearch tune``, ``search/tuned.py``) when they are
+        #: in use: a searcher opened without a ``config`` takes its fusion and BM25 from them.
+        self.tuned: TunedSettings | None = None
+        if config is None:
+            self.tuned = load_tuned(self.layout.root)
+            config = self.tuned.search_config(SearchConfig()) if self.tuned else SearchConfig()
+        self.config = config
         self._pinned = threading.local()
         self._state: Generation = self._open_generation()
         self._model_path = model_path
@@ -289,8 +296,7 @@ class Searcher:
             elif mode == "dense":
                 fused = dense
             else:
-                coverage = kw[0][1] / ceiling if kw and ceiling else None
-                fused = fusion.fuse(kw, dense, coverage)
+                fused = fusion.fuse(kw, dense, bm25_coverage(kw, ceiling))
             if decay is not None and now is not None:
                 fused = self._decayed(fused, decay, now)
 

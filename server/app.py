@@ -117,11 +117,12 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _fusion(name: str | None) -> Fusion | None:
+def _fusion(name: str | None, base: Fusion) -> Fusion | None:
+    """The searcher's fusion (its index's tuned settings, if any) with another method."""
     if not name:
         return None
     try:
-        return replace(Fusion(), method=name)  # type: ignore[arg-type]
+        return replace(base, method=name)  # type: ignore[arg-type]
     except ValueError as exc:
         raise QueryError(str(exc)) from None
 
@@ -217,7 +218,7 @@ def create_app(
                 mode=req.mode,
                 filters=filters,
                 collapse=req.collapse,
-                fusion=_fusion(req.fusion),
+                fusion=_fusion(req.fusion, searcher.config.fusion),
                 offset=req.offset,
                 facets=req.facets,
                 recency=decay,

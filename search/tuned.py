@@ -1,0 +1,192 @@
+"""Query-time settings tuned for one index (``newsearch tune``), kept in a file beside it.
+
+The global defaults (coverage fusion, tau 0.3, min-max alpha 0.6, BM25 k1 0.9 / b 0.75 /
+headline 0.5) were chosen to hold up on SciFact *and* on judged news queries; a setting that is
+best for scientific claims costs news queries, so no single default is best everywhere. What
+search engines do instead (Pyserini's per-dataset BM25 parameters, Vespa's rank profiles) is
+keep the choice per collection: ``newsearch tune`` scores a grid of query-time settings on a
+collection's own judged queries and saves the best here, and ``Searcher`` opened without an
+explicit ``SearchConfig`` uses it.
+
+Only settings applied at query time are stored (fusion, and BM25 k1 / b / headline boost,
+which the keyword index computes from stored term frequencies when a query runs), so nothing
+has to be rebuilt to use or drop them. The file sits at the index root, outside the
+generations: incremental updates and rebuilds publish new generations and keep it. It is
+versioned and written atomically (a temporary file renamed over it); a file that cannot be
+read, or of a version this code does not know, is an error with the command that fixes it,
+never silently ignored (searching with settings other than the ones the user tuned would be
+a quiet quality regression).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from newsearch.indexer.errors import NewsearchError
+from newsearch.indexer.keyword import KeywordConfig
+
+from .fusion import Fusion
+
+#: The file's name at the index root (``indexer/layout.py`` lists the root's files).
+TUNED_FILE = "tuned.json"
+#: Bumped when the file's meaning changes; a reader refuses versions it does not know.
+TUNED_VERSION = 1
+
+
+C = TypeVar("C")
+
+
+class TunedSettingsError(NewsearchError):
+    """The index's tuned settings file is damaged or of an unknown version."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class TunedSettings:
+    """The chosen query-time settings and where they came from (shown by ``status``/``eval``).
+
+    ``ndcg10`` is the chosen setting's nDCG@10 on the tuning split, ``default_ndcg10`` the
+    global defaults' on the same queries and lists.
+    """
+
+    fusion: Fusion
+    keyword: KeywordConfig
+    dataset: str = ""
+    split: str = ""
+    queries: int = 0
+    ndcg10: float = 0.0
+    default_ndcg10: float = 0.0
+    tuned_at: str = ""
+    generation: str = ""
+
+    def search_config(self, base: C) -> C:
+        """``base`` (a ``SearchConfig``) with the tuned fusion and BM25 put in."""
+        return replace(base, fusion=self.fusion, keyword=self.keyword)  # type: ignore[type-var]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"version": TUNED_VERSION, **data}
+
+    @classmethod
+    def from_json(cls, data: Any) -> TunedSettings:
+        """Raises ``ValueError``/``TypeError``/``KeyError`` on anything malformed."""
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        version = data.get("version")
+        if version != TUNED_VERSION:
+            raise _VersionError(version)
+        fusion = Fusion(**_only(data["fusion"], Fusion))
+        keyword = KeywordConfig(**_only(data["keyword"], KeywordConfig))
+        for name in ("k1", "b", "title_boost"):
+            value = getattr(keyword, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"keyword.{name} must be a number >= 0, got {value!r}")
+        rest = {
+            f.name: data[f.name]
+            for f in fields(cls)
+            if f.name not in ("fusion", "keyword") and f.name in data
+        }
+        return cls(fusion=fusion, keyword=keyword, **rest)
+
+    def describe(self) -> str:
+        """One line: what is in use and how it scored (``status``, ``eval``, ``tune``)."""
+        f = self.fusion
+        if f.method == "rrf":
+            how = f"rrf k={f.rrf_k:g}"
+        elif f.method == "coverage":
+            how = f"coverage tau={f.tau:g} {f.norm} alpha={f.alpha:g}"
+        else:
+            how = f"convex {f.norm} alpha={f.alpha:g}"
+        k = self.keyword
+        text = f"{how}; bm25 k1={k.k1:g} b={k.b:g} headline={k.title_boost:g}"
+        if self.split:
+            text += (
+                f" (tuned on {Path(self.dataset).name or self.dataset} {self.split}, "
+                f"{self.queries} queries: nDCG@10 {self.ndcg10:.4f}, "
+                f"defaults {self.default_ndcg10:.4f})"
+            )
+        return text
+
+
+class _VersionError(ValueError):
+    def __init__(self, version: object) -> None:
+        super().__init__(f"version {version!r}, this newsearch reads version {TUNED_VERSION}")
+
+
+def _only(data: Any, cls: type) -> dict[str, Any]:
+    """The dataclass's own fields from ``data``; an unknown key is an error (a typo'd or
+    newer setting must not be dropped silently)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__} settings are not a JSON object")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} setting {unknown[0]!r}")
+    return data
+
+
+def tuned_path(index_dir: str | os.PathLike[str]) -> Path:
+    return Path(index_dir) / TUNED_FILE
+
+
+def load_tuned(index_dir: str | os.PathLike[str]) -> TunedSettings | None:
+    """The index's tuned settings, or None when it has none. ``TunedSettingsError`` (one line,
+    with the way out) when the file cannot be read or is of another version."""
+    path = tuned_path(index_dir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _damaged(path, exc) from None
+    try:
+        return TunedSettings.from_json(json.loads(text))
+    except _VersionError as exc:
+        raise TunedSettingsError(
+            f"tuned settings {path} have {exc}: run `newsearch tune DATASET --split SPLIT "
+            f"-i {index_dir}` again, or `newsearch tune --reset -i {index_dir}` to drop them"
+        ) from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise _damaged(path, exc) from None
+
+
+def _damaged(path: Path, exc: BaseException) -> TunedSettingsError:
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    index_dir = path.parent
+    return TunedSettingsError(
+        f"tuned settings {path} cannot be read ({what}): run `newsearch tune --reset "
+        f"-i {index_dir}` to drop them (or tune again)"
+    )
+
+
+def save_tuned(index_dir: str | os.PathLike[str], settings: TunedSettings) -> Path:
+    """Write the settings atomically: a reader sees the old file or the new one, whole."""
+    path = tuned_path(index_dir)
+    data = json.dumps(settings.to_json(), indent=2, sort_keys=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=".tuned-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def reset_tuned(index_dir: str | os.PathLike[str]) -> bool:
+    """Remove the tuned settings (the global defaults apply again); whether there were any."""
+    try:
+        tuned_path(index_dir).unlink()
+    except FileNotFoundError:
+        return False
+    return True

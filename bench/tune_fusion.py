@@ -7,8 +7,10 @@ the *train* qrels of a BEIR dataset, and print the tables as Markdown.
 Each single searcher is run once per query at the deepest depth tried, and every fusion
 setting is then computed from those lists, truncated to the depth being tried: the same
 ranking ``Searcher.search`` makes (fuse paragraphs, then rank an article by its best
-paragraph) for a fraction of the cost. The test split is refused: tuning on it would make the
-reported test numbers meaningless.
+paragraph) for a fraction of the cost. ``newsearch tune`` (``search/tune.py``) is the product
+form of this script: it scores a grid of the same query-time settings and saves the best for
+the index; this script keeps the depth and BM25 tables of the original study. The test split
+is refused: tuning on it would make the reported test numbers meaningless.
 """
 
 from __future__ import annotations
@@ -23,19 +25,15 @@ from newsearch.indexer.docstore import Docstore
 from newsearch.indexer.keyword import KeywordConfig
 from newsearch.indexer.layout import DOCSTORE_FILE, KEYWORD_DIR, IndexLayout
 from newsearch.search import Fusion, SearchConfig, Searcher
-from newsearch.search.evaluate import load_beir, ranking_to_run, score_run
+from newsearch.search.evaluate import RUN_DEPTH, load_beir, ranking_to_run, score_run
+from newsearch.search.tune import articles_by_best_paragraph
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bm25_replica import BM25Replica
 from markdown_section import write_section
 
 Hits = list[tuple[int, float]]
-RUN_DEPTH = 100
 LOADAVG = Path("/proc/loadavg")
-
-
-def articles_by_best_paragraph(fused: Hits, article_of: dict[int, str]) -> list[str]:
-    return list(dict.fromkeys(article_of[pid] for pid, _ in fused))[:RUN_DEPTH]
 
 
 def score(qrels, lists: dict[str, Hits], article_of: dict[int, str]) -> dict[str, float]:

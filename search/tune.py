@@ -221,16 +221,23 @@ class _Lists:
             self._articles.update({pid: p.article_id for pid, p in rows.items()})
 
     def ranking(self, fused: Hits) -> list[str]:
-        """Articles by their best paragraph, as ``Searcher._group`` orders them."""
-        articles = self._articles
-        out: dict[str, None] = {}
-        for pid, _ in fused:
-            aid = articles.get(pid)
-            if aid is not None and aid not in out:
-                out[aid] = None
-                if len(out) >= RUN_DEPTH:
-                    break
-        return list(out)
+        return articles_by_best_paragraph(fused, self._articles)
+
+
+def articles_by_best_paragraph(
+    fused: Iterable[tuple[int, float]], article_of: Mapping[int, str], depth: int = RUN_DEPTH
+) -> list[str]:
+    """The first ``depth`` articles of a fused paragraph list, each ranked by its best
+    paragraph, as ``Searcher.search(collapse=False)`` ranks them (paragraphs the docstore does
+    not describe are skipped, as the searcher skips them)."""
+    out: dict[str, None] = {}
+    for pid, _ in fused:
+        aid = article_of.get(pid)
+        if aid is not None and aid not in out:
+            out[aid] = None
+            if len(out) >= depth:
+                break
+    return list(out)
 
 
 def score_fusion(

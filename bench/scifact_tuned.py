@@ -46,7 +46,8 @@ def label(fusion: dict, keyword: dict) -> str:
         how = f"coverage tau={fusion['tau']:g} {fusion['norm']} a={fusion['alpha']:g}"
     else:
         how = f"convex {fusion['norm']} a={fusion['alpha']:g}"
-    return f"{how}; k1={keyword['k1']:g} b={keyword['b']:g} headline={keyword['title_boost']:g}"
+    bm25 = f"k1={keyword['k1']:g} b={keyword['b']:g} headline={keyword['title_boost']:g}"
+    return f"{how}; {bm25} idf={keyword.get('idf', 'whoosh')}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
                     best_hybrid = m["ndcg@10"]
             elif r["mode"] == "bm25":
                 kw = r["keyword"]
-                settings += f": k1={kw['k1']:g} b={kw['b']:g} headline={kw['title_boost']:g}"
+                settings += (
+                    f": k1={kw['k1']:g} b={kw['b']:g} headline={kw['title_boost']:g} "
+                    f"idf={kw.get('idf', 'whoosh')}"
+                )
             out.append(
                 f"| {r['mode']} | {settings} | {m['ndcg@10']:.4f} | {m['recall@100']:.4f} | "
                 f"{m['mrr@10']:.4f} |"

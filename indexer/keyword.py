@@ -27,7 +27,7 @@ from whoosh.analysis import StemmingAnalyzer
 from whoosh.fields import COLUMN, ID, TEXT, Schema
 from whoosh.searching import Searcher as WhooshSearcher
 
-from .bm25 import PID_COLUMN, BM25Arrays, CorpusStats, whoosh_idf
+from .bm25 import IDF, PID_COLUMN, BM25Arrays, CorpusStats
 from .corpus import Article
 from .errors import DamagedStoreError
 from .impacts import Impacts, write_impacts
@@ -58,6 +58,13 @@ class KeywordConfig:
     k1: float = 0.9
     b: float = 0.75
     title_boost: float = 0.5
+    #: The idf formula, ``bm25.IDF``: Whoosh's (the default, what every tuned number above
+    #: was measured with) or Lucene's. Query-time, like the rest: ``newsearch tune`` tries both.
+    idf: str = "whoosh"
+
+    def __post_init__(self) -> None:
+        if self.idf not in IDF:
+            raise ValueError(f"unknown idf {self.idf!r}: use one of {', '.join(IDF)}")
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,7 @@ class KeywordIndex:
         self.config = config or KeywordConfig()
         self._directory = directory
         self._local = threading.local()
-        self._weighting = scoring.BM25F(B=self.config.b, K1=self.config.k1)
+        self._weighting = _weighting(self.config)
         self._arrays: BM25Arrays | None = None
         self._arrays_lock = threading.Lock()
         try:
@@ -247,12 +254,20 @@ class KeywordIndex:
             if phrases:
                 searcher = self._searcher()
                 if stats is not None:  # Whoosh's phrase scoring, with the corpus's statistics
-                    weighting = CorpusBM25F(stats, B=self.config.b, K1=self.config.k1)
+                    weighting = CorpusBM25F(stats, self.config)
                     searcher = WhooshSearcher(reader, weighting=weighting, closereader=False)
                 for hit in searcher.search(Q.Or(phrases), limit=None):
                     extra[hit.docnum] = float(hit.score)
             return self._bm25(reader).search(
-                reader, terms, weights, self.config.k1, self.config.b, limit, extra, stats
+                reader,
+                terms,
+                weights,
+                self.config.k1,
+                self.config.b,
+                limit,
+                extra,
+                stats,
+                self.config.idf,
             )
         except Exception as exc:  # damaged postings or columns: zlib, pickle, struct, EOF …
             raise _damaged(self._directory, exc) from exc
@@ -277,11 +292,12 @@ class KeywordIndex:
         """Each indexable query word at saturation, ``idf * (k1 + 1)`` times its weight
         (``query_weights``), in the body and (times its boost) in the headline.
 
-        Words no paragraph holds are left out: no hit could score them. The idf is Whoosh's
-        (``bm25.whoosh_idf``); quoted phrases are not counted, so a phrase match can exceed
+        Words no paragraph holds are left out: no hit could score them. The idf is the
+        configured one (``bm25.IDF``); quoted phrases are not counted, so a phrase match can exceed
         it (coverage is capped at 1 where it is used).
         """
         reader = self._searcher().reader()
+        idf = IDF[self.config.idf]
         n = reader.doc_count_all() if stats is None else stats.n
         impacts = self._bm25(reader).impacts if stats is None else None
         total = 0.0
@@ -294,7 +310,7 @@ class KeywordIndex:
                 else:
                     df = stats.df.get((field, term), 0)
                 if df and boost > 0:
-                    total += weight * boost * whoosh_idf(n, df) * (self.config.k1 + 1)
+                    total += weight * boost * idf(n, df) * (self.config.k1 + 1)
         return total
 
     def search_whoosh(self, text: str, limit: int) -> list[tuple[int, float]]:
@@ -323,17 +339,36 @@ class KeywordIndex:
             self._local.searcher = None
 
 
-class CorpusBM25F(scoring.BM25F):
+def _weighting(config: KeywordConfig) -> scoring.BM25F:
+    """Whoosh's BM25F for phrase clauses (and ``search_whoosh``), with the configured idf."""
+    if config.idf == "whoosh":
+        return scoring.BM25F(B=config.b, K1=config.k1)
+    return ConfiguredBM25F(config)
+
+
+class ConfiguredBM25F(scoring.BM25F):
+    """Whoosh's BM25F with the idf formula of a ``KeywordConfig`` (``bm25.IDF``)."""
+
+    def __init__(self, config: KeywordConfig) -> None:
+        super().__init__(B=config.b, K1=config.k1)
+        self.idf_of = IDF[config.idf]
+
+    def idf(self, searcher, fieldname: str, text: str | bytes) -> float:
+        parent = searcher.get_parent()
+        return self.idf_of(parent.doc_count_all(), parent.doc_frequency(fieldname, text))
+
+
+class CorpusBM25F(ConfiguredBM25F):
     """Whoosh's BM25F with idf and average field lengths taken from ``CorpusStats`` (a
     sharded corpus's sums) instead of the index searched: for phrase clauses on a shard."""
 
-    def __init__(self, stats: CorpusStats, B: float, K1: float) -> None:
-        super().__init__(B=B, K1=K1)
+    def __init__(self, stats: CorpusStats, config: KeywordConfig) -> None:
+        super().__init__(config)
         self.stats = stats
 
     def idf(self, searcher, fieldname: str, text: str | bytes) -> float:
         term = text.decode("utf-8") if isinstance(text, bytes) else text
-        return whoosh_idf(self.stats.n, self.stats.df.get((fieldname, term), 0))
+        return self.idf_of(self.stats.n, self.stats.df.get((fieldname, term), 0))
 
     def scorer(self, searcher, fieldname: str, text: str | bytes, qf: int = 1):
         scorer = super().scorer(searcher, fieldname, text, qf=qf)

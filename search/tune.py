@@ -47,6 +47,7 @@ class TuneGrid:
     k1: tuple[float, ...] = (0.6, 0.9, 1.2)
     b: tuple[float, ...] = (0.4, 0.75)
     title_boost: tuple[float, ...] = (0.3, 0.5)
+    idf: tuple[str, ...] = ("whoosh", "lucene")
     #: Dense weight of convex and coverage fusion.
     alpha: tuple[float, ...] = (0.4, 0.5, 0.6, 0.7)
     norm: tuple[str, ...] = ("minmax", "zscore")
@@ -70,7 +71,8 @@ class TuneGrid:
     def keyword_configs(self) -> list[KeywordConfig]:
         out = [KeywordConfig()]
         out += [
-            KeywordConfig(k1=k1, b=b, title_boost=t)
+            KeywordConfig(k1=k1, b=b, title_boost=t, idf=idf)
+            for idf in self.idf
             for k1 in self.k1
             for b in self.b
             for t in self.title_boost

@@ -8,8 +8,8 @@ keep the choice per collection: ``newsearch tune`` scores a grid of query-time s
 collection's own judged queries and saves the best here, and ``Searcher`` opened without an
 explicit ``SearchConfig`` uses it.
 
-Only settings applied at query time are stored (fusion, and BM25 k1 / b / headline boost,
-which the keyword index computes from stored term frequencies when a query runs), so nothing
+Only settings applied at query time are stored (fusion, and BM25 k1 / b / headline boost /
+idf, which the keyword index computes from stored term frequencies when a query runs), so nothing
 has to be rebuilt to use or drop them. The file sits at the index root, outside the
 generations: incremental updates and rebuilds publish new generations and keep it. It is
 versioned and written atomically (a temporary file renamed over it); a file that cannot be
@@ -106,6 +106,8 @@ class TunedSettings:
             how = f"convex {f.norm} alpha={f.alpha:g}"
         k = self.keyword
         text = f"{how}; bm25 k1={k.k1:g} b={k.b:g} headline={k.title_boost:g}"
+        if k.idf != "whoosh":
+            text += f" idf={k.idf}"
         if self.split:
             text += (
                 f" (tuned on {Path(self.dataset).name or self.dataset} {self.split}, "

@@ -82,8 +82,24 @@ def test_same_ranking_and_scores_as_whoosh(index, docs):
 
 def test_other_parameters_and_no_headline_field(tmp_path, docs):
     write_index(tmp_path, docs)
-    for config in (KeywordConfig(k1=1.5, b=0.3, title_boost=0.0), KeywordConfig(k1=0.5, b=1.0)):
+    for config in (
+        KeywordConfig(k1=1.5, b=0.3, title_boost=0.0),
+        KeywordConfig(k1=0.5, b=1.0),
+        KeywordConfig(k1=0.6, b=0.4, title_boost=0.3, idf="lucene"),  # Whoosh told the same
+    ):
         assert_same_as_whoosh(KeywordIndex(tmp_path, config), sample_queries(docs, 40, seed=3))
+
+
+def test_lucene_idf_is_a_query_time_choice(index, docs):
+    """The same index scored with Lucene's idf: other scores, and the ceiling uses it too."""
+    lucene = KeywordIndex(index._directory, KeywordConfig(idf="lucene"))
+    query = "security guarantees ceasefire"
+    ours, theirs = index.search(query, 5), lucene.search(query, 5)
+    assert ours and theirs and ours[0][1] != theirs[0][1]
+    assert theirs[0][1] <= lucene.max_score(query) + 1e-9
+    assert lucene.max_score(query) != index.max_score(query)
+    with pytest.raises(ValueError, match="unknown idf"):
+        KeywordConfig(idf="bm42")
 
 
 def test_field_lengths_and_ids_read_as_arrays_match_whoosh(index, docs):

@@ -43,11 +43,12 @@ JUDGED = {
     "q4": ("interest rates inflation", [f"business/{RATES}"]),
     "q5": ("vaccine trial results", ["health/2026-03-03-dengue-vaccine-trial-results.txt"]),
 }  # fmt: skip
-#: Small enough for a test: 2 BM25 settings beside the default, 7 fusions.
+#: Small enough for a test: 4 BM25 settings beside the default, 7 fusions.
 GRID = TuneGrid(
     k1=(1.2,),
     b=(0.75,),
     title_boost=(0.5, 1.0),
+    idf=("whoosh", "lucene"),
     alpha=(0.6,),
     norm=("minmax", "zscore"),
     tau=(0.3,),
@@ -138,6 +139,7 @@ def test_saved_settings_are_a_later_searchers_defaults(index):
         ('{"version": 99, "fusion": {}, "keyword": {}}', "version 99"),
         ('{"version": 1, "fusion": {"method": "magic"}, "keyword": {}}', "cannot be read"),
         ('{"version": 1, "fusion": {}, "keyword": {"k1": -1}}', "cannot be read"),
+        ('{"version": 1, "fusion": {}, "keyword": {"idf": "magic"}}', "unknown idf"),
         ('{"version": 1, "fusion": {"alpha": 0.5, "beta": 1}, "keyword": {}}', "'beta'"),
         ("[]", "cannot be read"),
     ],

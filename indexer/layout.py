@@ -5,6 +5,7 @@ index_dir/
   CURRENT               name of the published generation (replaced atomically, last)
   generations/<name>/   meta.json, keyword/ (Whoosh), vectors.faiss, docstore.sqlite
   embeddings.sqlite     embedding cache shared by all generations
+  tuned.json            query-time settings chosen by ``newsearch tune`` (search/tuned.py)
   writer.lock           flock held by the one process that builds
 ```
 

@@ -245,3 +245,35 @@ def _demo_source(index: Path) -> str:
 
     layout = IndexLayout(index)
     return layout.read_meta(layout.current()).sources[0]
+
+
+def test_server_searches_with_the_tuned_settings(index):
+    """``newsearch serve`` opens its searcher without a config: the tuned settings apply, and
+    a request's ``fusion`` changes the tuned fusion's method only."""
+    from urllib.parse import urlencode
+
+    from serving import serving
+
+    tuned = TunedSettings(
+        Fusion("convex", alpha=0.3, norm="zscore"), KeywordConfig(k1=1.2, b=0.4, title_boost=1.0)
+    )
+    save_tuned(index, tuned)
+    query = "who won the football final"
+    rrf = Fusion("rrf", alpha=0.3, norm="zscore")
+
+    def ranked(hits) -> list[tuple[str, float]]:  # ids and fused scores
+        return [(h["article_id"], round(h["score"], 6)) for h in hits]
+
+    with Searcher(index) as searcher:
+        want = ranked(searcher.search(query, k=8, collapse=False).to_dict()["hits"])
+        hits = searcher.search(query, k=8, collapse=False, fusion=rrf)
+        want_rrf = ranked(hits.to_dict()["hits"])
+    with Searcher(index, config=SearchConfig()) as searcher:
+        untuned = ranked(searcher.search(query, k=8, collapse=False).to_dict()["hits"])
+    assert want != untuned  # else the check below would prove nothing
+    with serving(index, "--timeout", "300") as server:
+        for extra, expected in (({}, want), ({"fusion": "rrf"}, want_rrf)):
+            params = {"q": query, "k": 8, "collapse": "false", **extra}
+            status, body = server.get("/search?" + urlencode(params))
+            assert status == 200, body
+            assert ranked(body["hits"]) == expected

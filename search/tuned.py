@@ -174,6 +174,7 @@ def save_tuned(index_dir: str | os.PathLike[str], settings: TunedSettings) -> Pa
     data = json.dumps(settings.to_json(), indent=2, sort_keys=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=".tuned-", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600: readable as the rest is
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(data)
             fh.flush()
@@ -183,6 +184,12 @@ def save_tuned(index_dir: str | os.PathLike[str], settings: TunedSettings) -> Pa
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def reset_tuned(index_dir: str | os.PathLike[str]) -> bool:

@@ -9,6 +9,7 @@ setting that beats the defaults, and what it chooses can be checked against the 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -117,6 +118,9 @@ def test_saved_settings_are_a_later_searchers_defaults(index):
     path = save_tuned(index, settings)
     assert path == index / TUNED_FILE
     assert [p.name for p in index.iterdir() if p.name.startswith(".tuned-")] == []  # no temp
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
     assert load_tuned(index) == settings
     with Searcher(index) as searcher:
         assert searcher.tuned == settings

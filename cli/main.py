@@ -483,7 +483,6 @@ def eval_(
     with them unless --no-tuned."""
     with user_errors():
         import time
-        from dataclasses import replace
 
         from newsearch.indexer import BuildOptions
         from newsearch.search import Fusion, Searcher
@@ -500,9 +499,6 @@ def eval_(
         try:
             ensure_index(data, index_dir, options, rebuild=rebuild, progress=bars)
             with Searcher(index_dir, config=_untuned(no_tuned)) as searcher:
-                # Scores read rankings only: marking sentences by meaning in each page's
-                # paragraphs (an encoding per page of 100 hits) was most of a hybrid eval's time.
-                searcher.config = replace(searcher.config, semantic_highlights=False)
                 if chosen is not None:  # on top of the index's fusion (tuned or not)
                     chosen = Fusion.with_overrides(
                         fusion, alpha, rrf_k, norm, tau, base=searcher.config.fusion

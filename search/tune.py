@@ -333,7 +333,7 @@ def tune(
 def _check(searcher: Searcher, lists: _Lists, row: TuneRow, n: int) -> tuple[int, int]:
     """Run the first ``n`` queries through the real searcher with ``row``'s settings: how many
     rank the same top ``RUN_DEPTH`` articles as the tuning computed for them."""
-    config = SearchConfig(fusion=row.fusion, keyword=row.keyword, semantic_highlights=False)
+    config = SearchConfig(fusion=row.fusion, keyword=row.keyword)
     with Searcher(searcher.layout.root, config=config) as real:
         if real.generation != searcher.generation:  # a new build was published meanwhile
             return 0, 0

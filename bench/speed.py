@@ -164,6 +164,19 @@ def sample_corpus(paths: list[Path], out: Path, paragraphs: int) -> tuple[Path, 
     return out, chosen
 
 
+def _sample_dir(corpus: list[Path], work: Path, paragraphs: int) -> Path:
+    """The sample's articles in one folder: ``sample_corpus``'s every k-th article, or with
+    ``paragraphs`` 0 every article of ``corpus`` (linked, not copied)."""
+    if paragraphs:
+        return sample_corpus(corpus, work / "sample-corpus", paragraphs)[0]
+    out = work / "whole-corpus"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    for i, path in enumerate(corpus):
+        (out / f"{i:03d}-{path.name}").symlink_to(path)
+    return out
+
+
 def embed_texts(corpus: Path, model) -> list[str]:
     """Exactly the texts the indexer embeds for ``corpus`` (windows, headline prefix)."""
     read = read_articles([corpus])
@@ -178,40 +191,51 @@ def embed_texts(corpus: Path, model) -> list[str]:
     return list(dict.fromkeys(texts))  # the indexer embeds each distinct text once
 
 
-def sample_child(sample_dir: Path, sample_ix: Path) -> None:
+def sample_child(sample_dir: Path, sample_ix: Path, torch: bool = True) -> None:
     """In a new process (so its peak RSS is its own): model loaded and warmed up, then the bare
     encoder on exactly the texts the indexer embeds, then a cold build of the same articles
-    with the same encoder. Prints one JSON line."""
+    with the same encoder. Prints one JSON line. CPU times are ``time.process_time`` (every
+    thread of this process): the machine is shared, so wall time alone says little."""
     model = resolve_model()
     texts = embed_texts(sample_dir, model)
-    torch_embedder = Embedder(model)
-    torch_embedder.encode(texts[:32])  # warm up: model load and first-batch allocation
-    load_torch = loadavg()
-    t = time.perf_counter()
-    torch_embedder.encode(texts)
-    torch_rate = len(texts) / (time.perf_counter() - t)
+    torch_rate, load_torch = 0.0, ""
+    if torch:
+        torch_embedder = Embedder(model)
+        torch_embedder.encode(texts[:32])  # warm up: model load and first-batch allocation
+        load_torch = loadavg()
+        t = time.perf_counter()
+        torch_embedder.encode(texts)
+        torch_rate = len(texts) / (time.perf_counter() - t)
     embedder = document_encoder(model, BuildOptions().device, BuildOptions().batch_size, int8=False)
     embedder.encode(texts[:32])
     load_bare = loadavg()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     embedder.encode(texts)
-    bare_rate = len(texts) / (time.perf_counter() - t)
+    bare_wall, bare_cpu = time.perf_counter() - t, time.process_time() - c
+    load_bare += f" -> {loadavg()}"
     shutil.rmtree(sample_ix, ignore_errors=True)
     load_build = loadavg()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     built = build_index([sample_dir], sample_ix, BuildOptions(), embedder=embedder)
+    build_wall, build_cpu = time.perf_counter() - t, time.process_time() - c
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     # Texts encoded for story clustering (paragraphs alone) are encoder work too.
-    pipe_rate = (built.embedded + built.story_embedded) / (time.perf_counter() - t)
+    pipe_rate = (built.embedded + built.story_embedded) / build_wall
     result = {
         "texts": len(texts),
         "paragraphs": built.paragraphs,
         "embedded": built.embedded,
         "story_embedded": built.story_embedded,
         "encoder": type(embedder).__name__,
-        "bare_rate": bare_rate,
+        "bare_rate": len(texts) / bare_wall,
+        "bare_wall": bare_wall,
+        "bare_cpu": bare_cpu,
         "torch_rate": torch_rate,
         "load_torch": load_torch,
         "pipe_rate": pipe_rate,
+        "build_wall": build_wall,
+        "build_cpu": build_cpu,
+        "children_cpu": children.ru_utime + children.ru_stime,
         "load_bare": load_bare,
         "load_build": f"{load_build} -> {loadavg()}",
     }
@@ -257,33 +281,41 @@ def bench(args: argparse.Namespace) -> Report:
         took = None
     else:
         # 1. encoder throughput on a sample: bare encoder and a cold build, in one new process
-        sample_dir, _ = sample_corpus(corpus, work / "sample-corpus", args.sample)
+        sample_dir = _sample_dir(corpus, work, args.sample)
         sample_ix = work / "sample-index"
+        child_cmd = [python, __file__, "--sample-child", str(sample_dir), str(sample_ix)]
         took, rss, proc = peak_rss_of(
-            [python, __file__, "--sample-child", str(sample_dir), str(sample_ix)], cwd=REPO
+            child_cmd + (["--no-torch"] if args.no_torch else []), cwd=REPO
         )
         if proc.returncode:
             raise SystemExit(proc.stderr)
         child = json.loads(proc.stdout.strip().splitlines()[-1])
         bare_rate, pipe_rate = child["bare_rate"], child["pipe_rate"]
+        if not args.no_torch:
+            report.add(
+                f"sample: sentence-transformers (torch), {child['texts']} texts (texts/s)",
+                f"{child['torch_rate']:.1f}",
+                "(what a peer embeds with)",
+                load=child["load_torch"],
+            )
+        versus = f", {bare_rate / child['torch_rate']:.2f}x torch" if child["torch_rate"] else ""
         report.add(
-            f"sample: sentence-transformers (torch), {child['texts']} texts (texts/s)",
-            f"{child['torch_rate']:.1f}",
-            "(what a peer embeds with)",
-            load=child["load_torch"],
-        )
-        report.add(
-            f"sample: bare build encoder ({child['encoder']}), same texts (texts/s)",
-            f"{bare_rate:.1f} ({bare_rate / child['torch_rate']:.2f}x torch)",
+            f"sample: bare build encoder ({child['encoder']}), {child['texts']} texts "
+            "(texts/s; wall, CPU)",
+            f"{bare_rate:.1f} ({child['bare_wall']:.1f} s, {child['bare_cpu']:.1f} s CPU{versus})",
             load=child["load_bare"],
         )
         report.add(
             f"sample: cold build of the same, {child['paragraphs']} paragraphs, "
-            f"{child['embedded']} + {child.get('story_embedded', 0)} story texts (texts/s)",
-            f"{pipe_rate:.1f} ({pipe_rate / bare_rate:.0%} of bare)",
+            f"{child['embedded']} + {child.get('story_embedded', 0)} story texts "
+            "(texts/s; wall, CPU)",
+            f"{pipe_rate:.1f} ({pipe_rate / bare_rate:.1%} of bare; {child['build_wall']:.1f} s, "
+            f"{child['build_cpu'] + child['children_cpu']:.1f} s CPU)",
             load=child["load_build"],
         )
-        report.add("sample: that process's peak RSS (both encoders, build)", mb(rss), load="")
+        report.add("sample: that process's peak RSS (encoders, build)", mb(rss), load="")
+        if args.throughput_only:
+            return report
 
         # 2. the full index (embedding cache optionally seeded)
         full_ix = work / "index"
@@ -575,7 +607,15 @@ def main() -> None:
         help="time the queries of this index (built before) instead of building one: "
         "skips the sample and full builds",
     )
-    parser.add_argument("--sample", type=int, default=500, help="paragraphs in the sample")
+    parser.add_argument(
+        "--sample", type=int, default=500, help="paragraphs in the sample (0: the whole corpus)"
+    )
+    parser.add_argument("--no-torch", action="store_true", help="skip the torch encoder row")
+    parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="stop after the sample rows (bare encoder vs cold build): no full build, no queries",
+    )
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--no-hnsw", action="store_true", help="skip the exact vs HNSW rows")
     parser.add_argument("--runs", type=int, default=10, help="new-process queries")
@@ -584,7 +624,7 @@ def main() -> None:
     parser.add_argument("--sample-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sample_child:
-        sample_child(Path(args.sample_child[0]), Path(args.sample_child[1]))
+        sample_child(Path(args.sample_child[0]), Path(args.sample_child[1]), not args.no_torch)
         return
     if not args.corpus or not args.name:
         parser.error("--corpus and --name are required")

@@ -31,6 +31,7 @@ from .encoders.windows import (
     WindowSplitter,
 )
 from .errors import EmptyCorpusError, ModelError
+from .keyword_process import CHILD_MIN_PARAGRAPHS, KeywordJob
 from .layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, IndexLayout, IndexMeta, utc_now
 from .progress import NoProgress, Progress
 from .reports import BuildReport
@@ -112,39 +113,49 @@ def build_index(
         gen = layout.new_generation()
         pids, rows = _write_docstore(gen / DOCSTORE_FILE, read.articles, first_pids)
 
-        progress.start("keyword index", len(rows))
-        keyword.write_index(
-            gen / KEYWORD_DIR, _counting(keyword.keyword_docs(pids, rows), progress)
-        )
-        progress.finish()
+        with (
+            KeywordJob(gen / KEYWORD_DIR, list(keyword.keyword_docs(pids, rows)))
+            if len(rows) >= CHILD_MIN_PARAGRAPHS
+            else contextlib.nullcontext()
+        ) as keyword_job:
+            if keyword_job is None:  # a small build: not worth a process
+                progress.start("keyword index", len(rows))
+                keyword.write_index(
+                    gen / KEYWORD_DIR, _counting(keyword.keyword_docs(pids, rows), progress)
+                )
+                progress.finish()
+            splitter = WindowSplitter(model, options.window_tokens, options.window_overlap)
+            capped: list[str] = []
+            vids, texts = window_texts(splitter, pids, rows, options.embed_headline, capped)
 
-        splitter = WindowSplitter(model, options.window_tokens, options.window_overlap)
-        capped: list[str] = []
-        vids, texts = window_texts(splitter, pids, rows, options.embed_headline, capped)
+            cache = EmbeddingCache(layout.cache_path, model.sha256, model.dim, model.precision)
+            try:
+                matrix, embedded, reused = embed_texts(texts, embedder, cache, progress)
+                story_embedded = 0
 
-        cache = EmbeddingCache(layout.cache_path, model.sha256, model.dim, model.precision)
-        try:
-            matrix, embedded, reused = embed_texts(texts, embedder, cache, progress)
-            story_embedded = 0
+                def encode_for_stories(story_texts: list[str]) -> np.ndarray:
+                    nonlocal story_embedded
+                    story_matrix, n, _ = embed_texts(story_texts, embedder, cache, progress)
+                    story_embedded += n
+                    return story_matrix
 
-            def encode_for_stories(story_texts: list[str]) -> np.ndarray:
-                nonlocal story_embedded
-                story_matrix, n, _ = embed_texts(story_texts, embedder, cache, progress)
-                story_embedded += n
-                return story_matrix
-
-            story = story_state.write_stories(
-                gen / DOCSTORE_FILE, read.articles, encode_for_stories
+                story = story_state.write_stories(
+                    gen / DOCSTORE_FILE, read.articles, encode_for_stories
+                )
+            finally:
+                cache.close()
+            if cache.warning:
+                read.warnings.append(cache.warning)
+            if story.limited:
+                read.warnings.append(f"story clustering: {story.limited}")
+            nvec = vectors.write_index(
+                gen / VECTORS_FILE, model.dim, np.asarray(vids), matrix, kind=options.vector_index
             )
-        finally:
-            cache.close()
-        if cache.warning:
-            read.warnings.append(cache.warning)
-        if story.limited:
-            read.warnings.append(f"story clustering: {story.limited}")
-        nvec = vectors.write_index(
-            gen / VECTORS_FILE, model.dim, np.asarray(vids), matrix, kind=options.vector_index
-        )
+            if keyword_job is not None:  # written beside the embeddings (keyword_process.py)
+                progress.start("keyword index", len(rows))
+                keyword_job.result()
+                progress.advance(len(rows))
+                progress.finish()
         export_warning = _export_query_encoder(model) if options.export_onnx else None
 
         meta = IndexMeta(

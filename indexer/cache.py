@@ -70,6 +70,11 @@ class EmbeddingCache:
         conn = sqlite3.connect(str(path), timeout=30)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
+            # No fsync per commit: in WAL mode a commit then survives the process being killed
+            # (it is in the OS's cache) and only an OS crash or power loss can lose the last
+            # ones, never corrupting the file (SQLite's documentation). The cache only ever
+            # saves time, and a cold build commits every 512 texts, each time waiting for the disk.
+            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS embeddings ("
                 " model TEXT NOT NULL, key BLOB NOT NULL, vector BLOB NOT NULL,"

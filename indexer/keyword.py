@@ -31,6 +31,7 @@ from .bm25 import IDF, PID_COLUMN, BM25Arrays, CorpusStats
 from .corpus import Article
 from .errors import DamagedStoreError
 from .impacts import Impacts, write_impacts
+from .keyword_writer import KeywordWriter
 
 _PHRASE = re.compile(r'"([^"]+)"')
 #: A query of more indexable words (stopwords dropped, repeats counted) than this is a long
@@ -102,11 +103,12 @@ def _fields(doc: KeywordDoc) -> dict[str, object]:
 def write_index(directory: Path, docs: Iterable[KeywordDoc], limitmb: int = 256) -> int:
     """Create a Whoosh index in ``directory`` holding ``docs``; returns how many were written.
 
-    One process, one writer: Whoosh's multi-process writer is slower on two cores.
+    One process, one writer (``KeywordWriter``: Whoosh's, analysing in one pass): Whoosh's
+    multi-process writer is slower on two cores.
     """
     directory.mkdir(parents=True, exist_ok=True)
     ix = whoosh_index.create_in(str(directory), make_schema())
-    writer = ix.writer(limitmb=limitmb, procs=1)
+    writer = KeywordWriter(ix, limitmb=limitmb)
     count = 0
     try:
         for doc in docs:
@@ -393,7 +395,7 @@ def apply_changes(
     lets an incremental update start from hard links to the published generation's files.
     """
     ix = whoosh_index.open_dir(str(directory))
-    writer = ix.writer(limitmb=limitmb, procs=1)
+    writer = KeywordWriter(ix, limitmb=limitmb)
     try:
         for article_id in delete_articles:
             writer.delete_by_term("article", article_id)

@@ -161,3 +161,22 @@ def test_a_cache_that_cannot_be_opened_for_another_reason_is_not_moved_aside(tmp
     with pytest.raises(sqlite3.OperationalError):
         EmbeddingCache(tmp_path / "no such folder" / "c.sqlite", SHA, DIM)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_committed_put_survives_the_process_being_killed(tmp_path):
+    """Commits do not wait for the disk (synchronous=NORMAL), but a killed build still keeps
+    every chunk it committed."""
+    path = tmp_path / "embeddings.sqlite"
+    script = (
+        "import os, numpy as np\n"
+        "from newsearch.indexer.cache import EmbeddingCache, text_key\n"
+        f"c = EmbeddingCache({str(path)!r}, {SHA!r}, {DIM})\n"
+        f"c.put_many([text_key('kept')], np.ones((1, {DIM}), dtype=np.float32))\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    cache = EmbeddingCache(path, SHA, DIM)
+    assert np.array_equal(cache.get_many([text_key("kept")])[text_key("kept")], np.ones(DIM))
+    assert cache._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    cache.close()

@@ -144,7 +144,9 @@ def load_tuned(index_dir: str | os.PathLike[str]) -> TunedSettings | None:
     path = tuned_path(index_dir)
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
+        # No file, or no index folder at all (a path that is a file): opening the index
+        # then says what is wrong, in its own words.
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise _damaged(path, exc) from None

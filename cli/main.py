@@ -424,17 +424,22 @@ def status(
     """What is indexed (articles, paragraphs, vectors, model, sources) and what is stale."""
     with user_errors():
         from newsearch.indexer.status import index_status
-        from newsearch.search.tuned import TunedSettingsError, load_tuned
 
         info = index_status(index_dir, check=check)
         data = info.to_dict()
-        try:  # status is where one looks when something is wrong: say it, do not fail
-            tuned = load_tuned(index_dir)
-            data["tuned"] = tuned.to_json() if tuned is not None else None
-            line = tuned.describe() if tuned is not None else "none (global defaults)"
-        except TunedSettingsError as exc:
-            data["tuned"], data["tuned_error"] = None, str(exc)
-            line = f"cannot be read: {exc}"
+        data["tuned"], line = None, "none (global defaults)"
+        # Only an index with tuned settings loads the search package to describe them: the
+        # status of any other index imports no search engine (tests/test_startup.py).
+        if (Path(index_dir) / "tuned.json").exists():
+            from newsearch.search.tuned import TunedSettingsError, load_tuned
+
+            try:  # status is where one looks when something is wrong: say it, do not fail
+                tuned = load_tuned(index_dir)
+                data["tuned"] = tuned.to_json() if tuned is not None else None
+                line = tuned.describe() if tuned is not None else line
+            except TunedSettingsError as exc:
+                data["tuned"], data["tuned_error"] = None, str(exc)
+                line = f"cannot be read: {exc}"
         if as_json:
             print(json.dumps(data, ensure_ascii=False))
             return

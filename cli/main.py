@@ -423,6 +423,7 @@ def status(
 ) -> None:
     """What is indexed (articles, paragraphs, vectors, model, sources) and what is stale."""
     with user_errors():
+        from newsearch.indexer.layout import TUNED_FILE
         from newsearch.indexer.status import index_status
 
         info = index_status(index_dir, check=check)
@@ -430,7 +431,7 @@ def status(
         data["tuned"], line = None, "none (global defaults)"
         # Only an index with tuned settings loads the search package to describe them: the
         # status of any other index imports no search engine (tests/test_startup.py).
-        if (Path(index_dir) / "tuned.json").exists():
+        if (Path(index_dir) / TUNED_FILE).exists():
             from newsearch.search.tuned import TunedSettingsError, load_tuned
 
             try:  # status is where one looks when something is wrong: say it, do not fail

@@ -45,6 +45,8 @@ VECTORS_FILE = "vectors.faiss"
 DOCSTORE_FILE = "docstore.sqlite"
 CACHE_FILE = "embeddings.sqlite"
 LOCK_FILE = "writer.lock"
+#: Query-time settings chosen by ``newsearch tune`` (search/tuned.py), beside the generations.
+TUNED_FILE = "tuned.json"
 READER_LOCK = "reader.lock"
 _BUILDING = ".building-"
 #: What ``CURRENT`` may name: a published generation folder (``20260314T101500-123-456``).

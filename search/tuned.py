@@ -30,11 +30,11 @@ from typing import Any, TypeVar
 
 from newsearch.indexer.errors import NewsearchError
 from newsearch.indexer.keyword import KeywordConfig
+from newsearch.indexer.layout import TUNED_FILE
 
 from .fusion import Fusion
 
 #: The file's name at the index root (``indexer/layout.py`` lists the root's files).
-TUNED_FILE = "tuned.json"
 #: Bumped when the file's meaning changes; a reader refuses versions it does not know.
 TUNED_VERSION = 1
 

@@ -66,6 +66,7 @@ from newsearch.indexer.vectors import (  # noqa: E402
     write_index,
 )
 from newsearch.search import Searcher  # noqa: E402
+from newsearch.search.fusion import bm25_coverage  # noqa: E402
 
 
 def loadavg() -> str:
@@ -556,14 +557,13 @@ def ranked_ids(searcher: Searcher, query: str, mode: str, depth: int) -> list[in
     """The best ``PEER_K`` paragraph ids of a query as the searcher ranks them before it
     builds a page: BM25 alone, or both candidate lists (``depth`` each) fused."""
     if mode == "bm25":
-        return [pid for pid, _ in searcher.keyword_search(query, PEER_K)]
+        return searcher.keyword_search(query, PEER_K).ids.tolist()
     qvec = searcher.encode_query(query)
     kw = searcher.keyword_search(query, depth)
     dense = searcher.vectors.ranked(qvec, depth)
     fusion = searcher.config.fusion
     ceiling = searcher.keyword.ceiling(query) if fusion.needs_coverage else 0.0
-    coverage = kw[0][1] / ceiling if kw and ceiling else None
-    return [pid for pid, _ in fusion.fuse(kw, dense, coverage)[:PEER_K]]
+    return fusion.fuse(kw, dense, bm25_coverage(kw, ceiling)).ids[:PEER_K].tolist()
 
 
 def _paragraph_texts(store: Docstore) -> tuple[list[int], list[str]]:

@@ -17,7 +17,6 @@ other) or ``ServeShards`` (one Ray Serve deployment per shard, called at once;
 from __future__ import annotations
 
 import hashlib
-import heapq
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, replace
@@ -30,11 +29,10 @@ from newsearch.indexer.bm25 import CorpusStats
 from newsearch.indexer.docstore import StoredArticle, StoredParagraph
 from newsearch.indexer.keyword import KeywordConfig
 from newsearch.indexer.layout import IndexMeta
+from newsearch.indexer.ranked import Ranked
 
 from .manifest import ClusterManifest
 from .shard import ShardServer
-
-Ranked = list[tuple[int, float]]
 
 
 class Fanout(Protocol):
@@ -67,7 +65,13 @@ class LocalShards:
 
 def merge_ranked(lists: Iterable[Ranked], limit: int) -> Ranked:
     """The best ``limit`` of several (id, score) lists: score descending, then id."""
-    return heapq.nsmallest(limit, (e for lst in lists for e in lst), key=lambda e: (-e[1], e[0]))
+    parts = [Ranked.of(lst) for lst in lists]
+    if not parts or limit <= 0:
+        return Ranked.empty()
+    ids = np.concatenate([p.ids for p in parts])
+    scores = np.concatenate([p.scores for p in parts])
+    order = np.lexsort((ids, -scores))[:limit]
+    return Ranked(ids[order], scores[order])
 
 
 class ShardedKeyword:
@@ -79,7 +83,7 @@ class ShardedKeyword:
 
     def search(self, text: str, limit: int) -> Ranked:
         if limit <= 0:
-            return []
+            return Ranked.empty()
         stats = self.stats(text)
         return merge_ranked(self.shards.call("keyword", text, limit, stats), limit)
 

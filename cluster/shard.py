@@ -15,9 +15,8 @@ from newsearch.indexer.bm25 import CorpusStats
 from newsearch.indexer.docstore import StoredArticle, StoredParagraph
 from newsearch.indexer.keyword import KeywordConfig
 from newsearch.indexer.layout import IndexLayout, IndexMeta
+from newsearch.indexer.ranked import Ranked
 from newsearch.indexer.stores import LocalGeneration
-
-Ranked = list[tuple[int, float]]
 
 
 class ShardServer:

@@ -33,6 +33,7 @@ from whoosh.reading import IndexReader, TermNotFound
 from whoosh.util.numeric import _length_byte_cache
 
 from .impacts import Impacts, read_matcher
+from .ranked import Ranked
 
 #: Whoosh stores a field's length as one byte; this turns the byte back into the length.
 _BYTE_TO_LENGTH = np.asarray(_length_byte_cache, dtype=np.float64)
@@ -163,7 +164,7 @@ class BM25Arrays:
         extra: dict[int, float] | None = None,
         stats: CorpusStats | None = None,
         idf_kind: str = "whoosh",
-    ) -> list[tuple[int, float]]:
+    ) -> Ranked:
         """(paragraph id, score) of the ``limit`` best documents matching any of ``terms``
         in any field of ``weights`` (field -> clause boost), best first; ties go to the
         earlier document, as in Whoosh's collector. ``extra`` adds scores of other clauses
@@ -171,7 +172,7 @@ class BM25Arrays:
         against these collection statistics (a whole sharded corpus's) instead of this
         index's own. ``idf_kind``: a formula of ``IDF``."""
         if limit <= 0 or not terms or self.n == 0:
-            return []
+            return Ranked.empty()
         n = stats.n if stats is not None else self.n
         idf_of = IDF[idf_kind]
         # Each (term, field)'s contributions are gathered and summed in one bincount, which
@@ -211,7 +212,7 @@ class BM25Arrays:
             hit_docs.append(np.fromiter(extra.keys(), dtype=np.int64, count=len(extra)))
             hit_scores.append(np.fromiter(extra.values(), dtype=np.float64, count=len(extra)))
         if not hit_docs:
-            return []
+            return Ranked.empty()
         all_docs = np.concatenate(hit_docs) if len(hit_docs) > 1 else hit_docs[0]
         all_scores = np.concatenate(hit_scores) if len(hit_scores) > 1 else hit_scores[0]
         scores = np.bincount(all_docs, all_scores, minlength=self.n)
@@ -224,7 +225,7 @@ class BM25Arrays:
             ties = idx[s == kth][: limit - len(above)]
             idx = np.concatenate([above, ties])
         order = idx[np.lexsort((idx, -scores[idx]))]
-        return list(zip(self.pid_of(reader, order).tolist(), scores[order].tolist(), strict=True))
+        return Ranked(self.pid_of(reader, order), scores[order])
 
     def doc_frequency(self, reader: IndexReader, field: str, term: str, postings: int) -> int:
         """Whoosh's document frequency of a term whose ``postings`` were just read: their

@@ -32,6 +32,7 @@ from .corpus import Article
 from .errors import DamagedStoreError
 from .impacts import Impacts, write_impacts
 from .keyword_writer import KeywordWriter
+from .ranked import Ranked
 
 _PHRASE = re.compile(r'"([^"]+)"')
 #: A query of more indexable words (stopwords dropped, repeats counted) than this is a long
@@ -233,9 +234,7 @@ class KeywordIndex:
             field_length={f: reader.field_length(f) for f in fields},
         )
 
-    def search(
-        self, text: str, limit: int, stats: CorpusStats | None = None
-    ) -> list[tuple[int, float]]:
+    def search(self, text: str, limit: int, stats: CorpusStats | None = None) -> Ranked:
         """(paragraph id, BM25F score) best first; empty when no query word is indexable.
 
         Words are scored by the numpy scorer; quoted phrases, which need positions, by
@@ -244,10 +243,10 @@ class KeywordIndex:
         is one shard of it (words and phrases then score as in one index over the corpus).
         """
         if limit <= 0:
-            return []
+            return Ranked.empty()
         terms = self.query_terms(text)
         if not terms:
-            return []
+            return Ranked.empty()
         weights = {"text": 1.0, "title": self.config.title_boost}
         try:
             reader = self._searcher().reader()

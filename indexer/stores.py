@@ -20,13 +20,14 @@ from .bm25 import CorpusStats
 from .docstore import Docstore, StoredArticle, StoredParagraph
 from .keyword import KeywordConfig, KeywordIndex
 from .layout import DOCSTORE_FILE, KEYWORD_DIR, VECTORS_FILE, IndexLayout, IndexMeta
+from .ranked import Ranked
 from .vectors import VectorIndex
 
 
 class KeywordReader(Protocol):
-    """BM25 candidates: (paragraph id, score), best first."""
+    """BM25 candidates: (paragraph id, score), best first, as arrays (``ranked.py``)."""
 
-    def search(self, text: str, limit: int) -> list[tuple[int, float]]: ...
+    def search(self, text: str, limit: int) -> Ranked: ...
 
     def ceiling(self, text: str) -> float | None:
         """The most a paragraph could score for ``text`` (coverage-weighted fusion); None
@@ -44,7 +45,7 @@ class KeywordReader(Protocol):
 class VectorReader(Protocol):
     """Nearest paragraphs to a unit query vector: (paragraph id, cosine), best first."""
 
-    def ranked(self, query: np.ndarray, limit: int) -> list[tuple[int, float]]: ...
+    def ranked(self, query: np.ndarray, limit: int) -> Ranked: ...
 
 
 class DocumentReader(Protocol):

@@ -27,6 +27,7 @@ import numpy as np
 
 from .encoders.windows import MAX_WINDOWS
 from .errors import DamagedStoreError, IndexFormatError
+from .ranked import Ranked
 
 WINDOW_BITS = 6
 #: From this many vectors an exact scan (~12 ms per 100k vectors on one quiet core, growing
@@ -174,11 +175,11 @@ class VectorIndex:
             return _ivf_ids(self._index)
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
-    def ranked(self, query: np.ndarray, limit: int) -> list[tuple[int, float]]:
-        """Best paragraphs by their best window, best first, at most ``limit`` of them, as
-        (paragraph id, cosine) pairs: no object per candidate (a query asks for a thousand)."""
+    def ranked(self, query: np.ndarray, limit: int) -> Ranked:
+        """Best paragraphs by their best window, best first, at most ``limit`` of them, with
+        their cosines: arrays, no object per candidate (a query asks for a thousand)."""
         if limit <= 0 or self.ntotal == 0:
-            return []
+            return Ranked.empty()
         # Ask for extra windows: several windows of one long paragraph may crowd the top, and
         # ask again for more until ``limit`` distinct paragraphs are found (or all are seen).
         k = min(self.ntotal, limit * 2 + 8)
@@ -201,7 +202,7 @@ class VectorIndex:
             else:
                 k = min(self.ntotal, k * 4)
         first = first[:limit]
-        return list(zip(pids[first].tolist(), scores[first].tolist(), strict=True))
+        return Ranked(pids[first], scores[first])
 
     def paragraph_vectors(self, pids: Iterable[int]) -> np.ndarray:
         """The stored vectors of paragraphs, every window of each (rows in ``pids`` order; a

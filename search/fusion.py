@@ -32,6 +32,7 @@ from typing import Literal, TypeVar
 import numpy as np
 
 from newsearch.indexer.errors import QueryError
+from newsearch.indexer.ranked import Ranked
 
 K = TypeVar("K", bound=Hashable)
 
@@ -120,18 +121,35 @@ class Fusion:
         keyword: Sequence[tuple[K, float]],
         dense: Sequence[tuple[K, float]],
         coverage: float | None = None,
-    ) -> list[tuple[K, float]]:
+    ) -> Sequence[tuple[K, float]]:
         """Fuse (id, score) lists, best first: keyword (BM25) first, dense second.
 
         ``coverage`` is the best BM25 score over the most the query could score
         (``KeywordIndex.ceiling``); ``coverage`` fusion without it is plain convex fusion.
+        Two ``Ranked`` lists (what the searchers return) fuse as arrays into a ``Ranked``;
+        other lists (any hashable ids) into a list: the same floats in the same order.
         """
         if self.method == "rrf":
+            weights = [1.0, 1.0]
+        else:
+            bm25 = 1.0 - self.alpha
+            if self.method == "coverage" and coverage is not None:
+                bm25 *= coverage_weight(coverage, self.tau)
+            weights = [bm25, self.alpha]
+        if isinstance(keyword, Ranked) and isinstance(dense, Ranked):
+            runs = (keyword, dense)
+            slots, positions = _int_slots([r.ids for r in runs])
+            if self.method == "rrf":
+                total = _rrf_total(len(slots), positions, weights, self.rrf_k)
+            else:
+                total = _convex_total(
+                    len(slots), positions, [r.scores for r in runs], weights, self.norm
+                )
+            order = _best_first(total)
+            return Ranked(slots[order], total[order])
+        if self.method == "rrf":
             return rrf([[key for key, _ in keyword], [key for key, _ in dense]], k=self.rrf_k)
-        bm25 = 1.0 - self.alpha
-        if self.method == "coverage" and coverage is not None:
-            bm25 *= coverage_weight(coverage, self.tau)
-        return convex([keyword, dense], [bm25, self.alpha], norm=self.norm)
+        return convex([keyword, dense], weights, norm=self.norm)
 
 
 def bm25_coverage(keyword: Sequence[tuple[K, float]], ceiling: float | None) -> float | None:
@@ -169,11 +187,9 @@ def rrf(
     weights = list(weights) if weights is not None else [1.0] * len(rankings)
     if len(weights) != len(rankings):
         raise ValueError("one weight per ranking")
-    scores: dict[K, float] = {}
-    for ranking, w in zip(rankings, weights, strict=True):
-        for rank, key in enumerate(ranking, start=1):
-            scores[key] = scores.get(key, 0.0) + w / (k + rank)
-    return _sorted(scores)
+    keys, positions = _slots(rankings)
+    total = _rrf_total(len(keys), positions, weights, k)
+    return _pairs(keys, total)
 
 
 def normalize(scores: Sequence[float], norm: str = "minmax") -> list[float]:
@@ -182,20 +198,7 @@ def normalize(scores: Sequence[float], norm: str = "minmax") -> list[float]:
     min-max maps the list to [0, 1] (all-equal scores become 1: each is as good as the best);
     z-score subtracts the mean and divides by the standard deviation.
     """
-    if not scores:
-        return []
-    if norm == "minmax":
-        lo, hi = min(scores), max(scores)
-        if hi == lo:
-            return [1.0] * len(scores)
-        return [(s - lo) / (hi - lo) for s in scores]
-    if norm == "zscore":
-        mean = sum(scores) / len(scores)
-        std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
-        if std == 0:
-            return [0.0] * len(scores)
-        return [(s - mean) / std for s in scores]
-    raise ValueError(f"unknown normalization {norm!r}: use one of {NORMALIZATIONS}")
+    return _normalize(np.asarray(scores, dtype=np.float64), norm).tolist()
 
 
 def convex(
@@ -210,23 +213,87 @@ def convex(
     """
     if len(weights) != len(runs):
         raise ValueError("one weight per run")
-    # Hybrid search fuses two lists of up to a thousand paragraphs per query: the sum runs
-    # in numpy (same operations in the same order as the formula, so the same floats).
+    keys, positions = _slots([[key for key, _ in run] for run in runs])
+    scores = [np.fromiter((s for _, s in run), np.float64, len(run)) for run in runs]
+    return _pairs(keys, _convex_total(len(keys), positions, scores, weights, norm))
+
+
+# Both fusions run in numpy over "slots": every id of the lists once, in the order first seen
+# (earlier lists first), which is also how ties are broken. The operations are the formulas'
+# in the formulas' order, so the floats are those of a plain loop over Python floats
+# (tests/test_fusion.py holds them equal).
+
+
+def _slots(runs: Sequence[Sequence[K]]) -> tuple[list[K], list[np.ndarray]]:
+    """Any hashable ids: the slot keys, and each run's ids as slot numbers."""
     slot: dict[K, int] = {}
     for run in runs:
-        for key, _ in run:
+        for key in run:
             slot.setdefault(key, len(slot))
-    total = np.zeros(len(slot))
-    for run, w in zip(runs, weights, strict=True):
-        values = normalize([s for _, s in run], norm)
-        column = np.full(len(slot), min(values, default=0.0))
-        column[np.fromiter((slot[key] for key, _ in run), np.int64, len(run))] = values
+    positions = [np.fromiter((slot[key] for key in run), np.int64, len(run)) for run in runs]
+    return list(slot), positions
+
+
+def _int_slots(runs: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Integer id arrays: ``_slots`` without a Python loop."""
+    everything = np.concatenate(runs) if runs else np.zeros(0, dtype=np.int64)
+    unique, first = np.unique(everything, return_index=True)
+    by_first = np.argsort(first, kind="stable")  # unique ids in first-seen order
+    slot_of_unique = np.empty(len(unique), dtype=np.int64)
+    slot_of_unique[by_first] = np.arange(len(unique))
+    positions = [slot_of_unique[np.searchsorted(unique, run)] for run in runs]
+    return unique[by_first], positions
+
+
+def _normalize(scores: np.ndarray, norm: str) -> np.ndarray:
+    if norm not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalization {norm!r}: use one of {NORMALIZATIONS}")
+    if not len(scores):
+        return scores
+    if norm == "minmax":
+        lo, hi = scores.min(), scores.max()
+        if hi == lo:
+            return np.ones(len(scores))
+        return (scores - lo) / (hi - lo)
+    # z-score: mean and deviation summed left to right, as Python's sum does
+    values = scores.tolist()
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((s - mean) ** 2 for s in values) / len(values))
+    if std == 0:
+        return np.zeros(len(scores))
+    return (scores - mean) / std
+
+
+def _convex_total(
+    n: int,
+    positions: Sequence[np.ndarray],
+    scores: Sequence[np.ndarray],
+    weights: Sequence[float],
+    norm: str,
+) -> np.ndarray:
+    total = np.zeros(n)
+    for pos, run_scores, w in zip(positions, scores, weights, strict=True):
+        values = _normalize(run_scores, norm)
+        column = np.full(n, values.min() if len(values) else 0.0)
+        column[pos] = values
         total += w * column
-    order = np.lexsort((np.arange(len(slot)), -total))  # ties: first seen first
-    keys = list(slot)
+    return total
+
+
+def _rrf_total(
+    n: int, positions: Sequence[np.ndarray], weights: Sequence[float], k: float
+) -> np.ndarray:
+    total = np.zeros(n)
+    for pos, w in zip(positions, weights, strict=True):
+        total[pos] += w / (k + np.arange(1, len(pos) + 1))
+    return total
+
+
+def _best_first(total: np.ndarray) -> np.ndarray:
+    """Slots by score, best first; ties: first seen first."""
+    return np.lexsort((np.arange(len(total)), -total))
+
+
+def _pairs(keys: list[K], total: np.ndarray) -> list[tuple[K, float]]:
+    order = _best_first(total)
     return [(keys[i], s) for i, s in zip(order.tolist(), total[order].tolist(), strict=True)]
-
-
-def _sorted(scores: dict[K, float]) -> list[tuple[K, float]]:
-    first_seen = {key: i for i, key in enumerate(scores)}
-    return sorted(scores.items(), key=lambda kv: (-kv[1], first_seen[kv[0]]))

@@ -27,6 +27,7 @@ from newsearch.indexer.encoders import Encoder, ModelInfo, check_same_model, que
 from newsearch.indexer.errors import QueryError
 from newsearch.indexer.keyword import KeywordConfig
 from newsearch.indexer.layout import IndexLayout, IndexMeta
+from newsearch.indexer.ranked import Ranked
 from newsearch.indexer.stores import (
     DocumentReader,
     Generation,
@@ -173,13 +174,13 @@ class Searcher:
     def encode_query(self, query: str) -> np.ndarray:
         return self._query_embedder().encode_query(query)
 
-    def keyword_search(self, query: str, limit: int) -> list[tuple[int, float]]:
+    def keyword_search(self, query: str, limit: int) -> Ranked:
         return self.keyword.search(query, limit)
 
-    def dense_search(self, query: str, limit: int) -> list[tuple[int, float]]:
+    def dense_search(self, query: str, limit: int) -> Ranked:
         return self._dense(self.encode_query(query), limit)
 
-    def _dense(self, qvec: np.ndarray, limit: int) -> list[tuple[int, float]]:
+    def _dense(self, qvec: np.ndarray, limit: int) -> Ranked:
         return self.vectors.ranked(qvec, limit)
 
     # -- hybrid ---------------------------------------------------------------------------
@@ -282,10 +283,10 @@ class Searcher:
         ceiling = self.keyword.ceiling(query) if mode == "hybrid" and fusion.needs_coverage else 0
         ranked: list[ArticleHit] = []  # stories (articles) in page order, across depths
         seen: set[str] = set()
-        nearest: list[tuple[int, float]] | None = None  # the first depth's, for facets
+        nearest: Ranked | None = None  # the first depth's, for facets
         while True:
-            kw = self.keyword_search(query, limit) if mode in ("hybrid", "bm25") else []
-            dense = self._dense(qvec, limit) if qvec is not None else []
+            kw = self.keyword_search(query, limit) if mode in ("hybrid", "bm25") else Ranked.empty()
+            dense = self._dense(qvec, limit) if qvec is not None else Ranked.empty()
             if nearest is None:
                 nearest = dense
             exhausted = limit >= total or (mode == "bm25" and len(kw) < limit)
@@ -350,7 +351,7 @@ class Searcher:
         return make_recency(recency, self.config.recency_weight)
 
     def _decayed(
-        self, ranked: list[tuple[int, float]], decay: Recency, now: dt.datetime
+        self, ranked: Sequence[tuple[int, float]], decay: Recency, now: dt.datetime
     ) -> list[tuple[int, float]]:
         """A fused candidate list with each paragraph's score times its article's recency
         factor, best first again (the factor is per article, so an article's and a story's
@@ -391,7 +392,7 @@ class Searcher:
         qvec: np.ndarray | None,
         filters: Filter,
         collapse: bool,
-        nearest: list[tuple[int, float]] | None = None,
+        nearest: Ranked | None = None,
     ) -> Facets:
         """Facet counts over the query's matching stories: every paragraph holding a query
         word (up to ``MAX_WORD_PARAGRAPHS``) and the ``candidates`` nearest by meaning
@@ -403,13 +404,13 @@ class Searcher:
             cap = min(total, MAX_WORD_PARAGRAPHS)
             words = self.keyword_search(query, cap)
             complete = len(words) < cap or cap == total
-            pids += [pid for pid, _ in words]
+            pids += words.ids.tolist()
         depth = 0
         if qvec is not None:
             depth = min(self.config.candidates, total)
             if nearest is None:
                 nearest = self._dense(qvec, depth)
-            pids += [pid for pid, _ in nearest]
+            pids += nearest.ids.tolist()
         return count_facets(
             self.docstore, pids, filters, collapse, depth, complete, self._article_table()
         )
@@ -425,20 +426,21 @@ class Searcher:
                     del self._tables[old]
             return self._tables.get(generation)
 
-    def _filter(self, ranked: list[tuple[int, float]], filters: Filter) -> list[tuple[int, float]]:
+    def _filter(self, ranked: Ranked, filters: Filter) -> Ranked:
         """The entries of a candidate list whose article passes ``filters``, in order."""
-        paragraphs = self.docstore.paragraphs(pid for pid, _ in ranked)
+        ids = ranked.ids.tolist()
+        paragraphs = self.docstore.paragraphs(ids)
         articles = self.docstore.articles({p.article_id for p in paragraphs.values()})
         ok = {aid for aid, a in articles.items() if filters.accepts(a)}
-        return [
-            (pid, s) for pid, s in ranked if pid in paragraphs and paragraphs[pid].article_id in ok
-        ]
+        keep = [pid in paragraphs and paragraphs[pid].article_id in ok for pid in ids]
+        mask = np.array(keep, dtype=bool)
+        return Ranked(ranked.ids[mask], ranked.scores[mask])
 
     def _group(
         self,
-        fused: list[tuple[int, float]],
-        kw: list[tuple[int, float]],
-        dense: list[tuple[int, float]],
+        fused: Sequence[tuple[int, float]],
+        kw: Ranked,
+        dense: Ranked,
         k: int,
         by_story: bool,
     ) -> list[ArticleHit]:
@@ -486,8 +488,8 @@ class Searcher:
                 break
 
         shown = _stories_to_show(chosen, story_of, k)
-        kw_rank = dict(zip((pid for pid, _ in kw), range(1, len(kw) + 1), strict=True))
-        dense_rank = dict(zip((pid for pid, _ in dense), range(1, len(dense) + 1), strict=True))
+        kw_rank = dict(zip(kw.ids.tolist(), range(1, len(kw) + 1), strict=True))
+        dense_rank = dict(zip(dense.ids.tolist(), range(1, len(dense) + 1), strict=True))
         out = []
         for rank, (aid, group) in enumerate(chosen.items(), start=1):
             if story_of[aid] not in shown:

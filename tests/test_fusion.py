@@ -2,6 +2,7 @@ import random
 
 import pytest
 
+from newsearch.indexer.ranked import Ranked
 from newsearch.search.fusion import Fusion, convex, coverage_weight, normalize, rrf
 
 
@@ -78,6 +79,28 @@ def test_convex_equals_the_formula_on_random_lists(norm):
         }
         expected = sorted(want.items(), key=lambda kv: (-kv[1], seen.index(kv[0])))
         assert convex(runs, weights, norm) == expected
+
+
+@pytest.mark.parametrize(
+    "fusion",
+    [Fusion(), Fusion("convex", norm="zscore"), Fusion("rrf", rrf_k=60), Fusion("rrf")],
+    ids=["coverage", "convex-zscore", "rrf-60", "rrf-1"],
+)
+def test_ranked_arrays_fuse_to_the_floats_and_order_of_lists(fusion):
+    """The searchers' arrays take the numpy path; it must rank exactly as the list path
+    (same floats, ties first seen: keyword before dense), which the formula tests pin."""
+    rng = random.Random(11)
+    for _ in range(300):
+        runs = []
+        for n in (rng.randint(0, 60), rng.randint(0, 60)):
+            ids = rng.sample(range(90), n)  # unique in a list, shared between the two
+            scores = sorted((rng.choice([rng.random() * 9, 0.5]) for _ in range(n)), reverse=True)
+            runs.append(list(zip(ids, scores, strict=True)))
+        coverage = rng.choice([None, 0.0, 0.05, 0.2, 0.9])
+        want = fusion.fuse(runs[0], runs[1], coverage)
+        got = fusion.fuse(Ranked.of(runs[0]), Ranked.of(runs[1]), coverage)
+        assert isinstance(want, list) and isinstance(got, Ranked)
+        assert got.pairs() == want
 
 
 def test_fusion_alpha_moves_from_keyword_to_dense():

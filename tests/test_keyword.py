@@ -5,6 +5,7 @@ import threading
 import pytest
 
 from newsearch.indexer.keyword import KeywordConfig, KeywordDoc, KeywordIndex, write_index
+from newsearch.indexer.ranked import Ranked
 
 DOCS = [
     KeywordDoc(
@@ -80,7 +81,7 @@ def test_quoted_phrase_is_a_phrase(index):
     ],
 )
 def test_user_text_never_raises(index, query):
-    assert isinstance(index.search(query, 5), list)
+    assert isinstance(index.search(query, 5), Ranked)
 
 
 def test_no_indexable_words_means_no_hits(index):

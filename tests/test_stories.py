@@ -341,3 +341,23 @@ def test_a_rewrite_arriving_later_joins_its_story_and_survives_deletions(embedde
     update_index([corpus], ix, embedder=embedder)
     left = matches_a_full_build()
     assert left[ledger_id] == (ledger_id, "") and herald_id not in left
+
+
+def test_word_shingles_are_the_words_of_whooshs_stemming_analyzer(tmp_path):
+    """The one-pass shingles hold exactly the stemmed words the analyzer gives the text."""
+    from whoosh.analysis import StemmingAnalyzer
+
+    edge = tmp_path / "edge.txt"
+    edge.write_text(
+        "U.S. A I'm ÉCOLE naïve café's 3.5% to be OR not x y z2 _under_ ran running runs\n\n"
+        "The U.S.A. and U.K. ... e.g. 1,000,000 ALL-CAPS Straße İstanbul ﬁnance Ⅻ\n",
+        encoding="utf-8",
+    )
+    articles = list(read_articles([edge, DEMO]).articles)
+    articles += read_articles([require_shared(SHARED / "data" / "bbc" / "tech")]).articles
+    reuters = SHARED / "data" / "news-large" / "reuters21578" / "reut2-000.sgm"
+    articles += read_articles([require_shared(reuters)]).articles[:400]
+    analyzer = StemmingAnalyzer()
+    for a in articles:
+        text = " ".join([a.title, *(p.full_text for p in a.paragraphs)])
+        assert word_shingles(a) == {t.text for t in analyzer(text)}, a.id

@@ -66,7 +66,6 @@ from newsearch.indexer.vectors import (  # noqa: E402
     write_index,
 )
 from newsearch.search import Searcher  # noqa: E402
-from newsearch.search.fusion import bm25_coverage  # noqa: E402
 
 
 def loadavg() -> str:
@@ -249,6 +248,7 @@ def sample_child(sample_dir: Path, sample_ix: Path, torch: bool = True) -> None:
         "children_cpu": children.ru_utime + children.ru_stime,
         "load_bare": load_bare,
         "load_build": f"{load_build} -> {load_replay.split(' -> ')[0]}",
+        "encoder_in_build_wall": recording.wall,
         "replay_texts": sum(len(c) for c in recording.calls),
         "replay_wall": replay_wall,
         "replay_cpu": replay_cpu,
@@ -264,10 +264,18 @@ class RecordingEncoder:
     def __init__(self, inner) -> None:
         self._inner = inner
         self.calls: list[list[str]] = []
+        #: Wall seconds spent inside the encoder during the build (same minutes as the
+        #: build, so free of the machine's drift between phases, but slowed by whatever
+        #: runs beside it, e.g. the keyword child process).
+        self.wall = 0.0
 
     def encode(self, texts, *args, **kwargs):
         self.calls.append(list(texts))
-        return self._inner.encode(texts, *args, **kwargs)
+        t = time.perf_counter()
+        try:
+            return self._inner.encode(texts, *args, **kwargs)
+        finally:
+            self.wall += time.perf_counter() - t
 
     def __getattr__(self, name: str):
         return getattr(self._inner, name)
@@ -352,6 +360,13 @@ def bench(args: argparse.Namespace) -> Report:
                 f"({child['replay_wall'] / child['build_wall']:.1%} of the build's wall; "
                 f"{child['replay_wall']:.1f} s, {child['replay_cpu']:.1f} s CPU)",
                 load=child["load_replay"],
+            )
+        if "encoder_in_build_wall" in child:
+            inside = child["encoder_in_build_wall"]
+            report.add(
+                "sample: wall inside the encoder during that build (share of the build's wall)",
+                f"{inside:.1f} s ({inside / child['build_wall']:.1%})",
+                load="",
             )
         report.add("sample: that process's peak RSS (encoders, build)", mb(rss), load="")
         if args.throughput_only:
@@ -555,15 +570,11 @@ def bench(args: argparse.Namespace) -> Report:
 
 def ranked_ids(searcher: Searcher, query: str, mode: str, depth: int) -> list[int]:
     """The best ``PEER_K`` paragraph ids of a query as the searcher ranks them before it
-    builds a page: BM25 alone, or both candidate lists (``depth`` each) fused."""
+    builds a page (``Searcher.candidates``): BM25 alone, or both candidate lists (``depth``
+    each) fused."""
     if mode == "bm25":
-        return searcher.keyword_search(query, PEER_K).ids.tolist()
-    qvec = searcher.encode_query(query)
-    kw = searcher.keyword_search(query, depth)
-    dense = searcher.vectors.ranked(qvec, depth)
-    fusion = searcher.config.fusion
-    ceiling = searcher.keyword.ceiling(query) if fusion.needs_coverage else 0.0
-    return fusion.fuse(kw, dense, bm25_coverage(kw, ceiling)).ids[:PEER_K].tolist()
+        return searcher.candidates(query, PEER_K, mode="bm25").ids.tolist()
+    return searcher.candidates(query, depth).ids[:PEER_K].tolist()
 
 
 def _paragraph_texts(store: Docstore) -> tuple[list[int], list[str]]:

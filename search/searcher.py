@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -101,6 +102,9 @@ class Searcher:
         #: Facet lookups of the generations facets were counted on (``search/facets.py``).
         self._tables: dict[Path, ArticleTable | None] = {}
         self._tables_lock = threading.Lock()
+        #: Runs BM25 beside the query encoder (``_first_lists``); made on first hybrid query.
+        self._pool: ThreadPoolExecutor | None = None
+        self._workers_lock = threading.Lock()
         if embedder is not None:
             check_same_model(self.meta.model, embedder.info)
 
@@ -279,14 +283,14 @@ class Searcher:
         # The first depth never depends on k or offset: pages of any size are then slices of
         # one sequence (a deeper first list for a bigger page would re-rank the top).
         limit = min(self.config.candidates, total)
-        qvec = self.encode_query(query) if mode in ("hybrid", "dense") else None
-        ceiling = self.keyword.ceiling(query) if mode == "hybrid" and fusion.needs_coverage else 0
+        qvec, kw, dense, ceiling = self._first_lists(query, mode, limit, fusion)
         ranked: list[ArticleHit] = []  # stories (articles) in page order, across depths
         seen: set[str] = set()
         nearest: Ranked | None = None  # the first depth's, for facets
         while True:
-            kw = self.keyword_search(query, limit) if mode in ("hybrid", "bm25") else Ranked.empty()
-            dense = self._dense(qvec, limit) if qvec is not None else Ranked.empty()
+            if nearest is not None:  # a deeper round
+                kw = self.keyword_search(query, limit) if mode != "dense" else Ranked.empty()
+                dense = self._dense(qvec, limit) if qvec is not None else Ranked.empty()
             if nearest is None:
                 nearest = dense
             exhausted = limit >= total or (mode == "bm25" and len(kw) < limit)
@@ -341,6 +345,62 @@ class Searcher:
             facets=counted,
             recency=_recency_dict(decay, now),
         )
+
+    def candidates(
+        self,
+        query: str,
+        depth: int | None = None,
+        mode: Mode | str = "hybrid",
+        fusion: Fusion | None = None,
+    ) -> Ranked:
+        """The ranked paragraph ids and scores a page is made from (``depth`` from each
+        searcher, default ``config.candidates``; fused in hybrid mode), before filters,
+        grouping and stories: for an app that reranks or groups by itself, and for
+        benchmarks against engines that return ids."""
+        if mode not in MODES:
+            raise QueryError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        fusion = fusion or self.config.fusion
+        with self._one_generation():
+            query = _clean_query(query)
+            limit = min(depth or self.config.candidates, max(1, self.meta.paragraphs))
+            _, kw, dense, ceiling = self._first_lists(query, mode, limit, fusion)
+        if mode == "bm25":
+            return kw
+        if mode == "dense":
+            return dense
+        return fusion.fuse(kw, dense, bm25_coverage(kw, ceiling))  # type: ignore[return-value]
+
+    def _first_lists(
+        self, query: str, mode: str, limit: int, fusion: Fusion
+    ) -> tuple[np.ndarray | None, Ranked, Ranked, float | None]:
+        """The query vector, both candidate lists at ``limit`` and BM25's ceiling.
+
+        In hybrid mode BM25 (and its ceiling) runs on a worker thread while this one encodes
+        the query: the encoder spends most of a query's time in onnxruntime, which releases
+        the GIL, so BM25's millisecond is hidden behind it instead of added to it
+        (BENCHMARKS.md "Issue 15, part 1"). The worker reads this call's generation."""
+        if mode == "bm25":
+            return None, self.keyword_search(query, limit), Ranked.empty(), None
+        if mode == "dense":
+            qvec = self.encode_query(query)
+            return qvec, Ranked.empty(), self._dense(qvec, limit), None
+        keyword = self.keyword
+        beside = self._workers().submit(
+            _keyword_and_ceiling, keyword, query, limit, fusion.needs_coverage
+        )
+        try:
+            qvec = self.encode_query(query)
+        finally:
+            kw, ceiling = beside.result()
+        return qvec, kw, self._dense(qvec, limit), ceiling
+
+    def _workers(self) -> ThreadPoolExecutor:
+        with self._workers_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=min(8, os.cpu_count() or 1), thread_name_prefix="newsearch-bm25"
+                )
+            return self._pool
 
     def _recency(self, recency: Recency | float | str | None) -> Recency | None:
         """The decay a search applies: the one given, else the configured one, or none."""
@@ -534,6 +594,10 @@ class Searcher:
             )
 
     def close(self) -> None:
+        with self._workers_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
         self._state.close()
 
     def __enter__(self) -> Searcher:
@@ -546,6 +610,12 @@ class Searcher:
 #: Fused scores this close count as equal when choosing which stories get hit objects: a
 #: story's representative may score a hair below its best member (``collapse._TIE``).
 _TIE = 1e-5
+
+
+def _keyword_and_ceiling(
+    keyword: KeywordReader, query: str, limit: int, with_ceiling: bool
+) -> tuple[Ranked, float | None]:
+    return keyword.search(query, limit), keyword.ceiling(query) if with_ceiling else 0.0
 
 
 def _stories_to_show(

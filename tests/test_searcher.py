@@ -8,6 +8,7 @@ import pytest
 
 from newsearch.indexer import IndexLayout
 from newsearch.indexer.errors import IndexNotFoundError, ModelError, QueryError
+from newsearch.indexer.ranked import Ranked
 from newsearch.search import Fusion, Searcher
 
 GUARANTEE_QUOTES = ("“greatly needed”", "“much needed”")
@@ -71,6 +72,27 @@ def test_coverage_fusion_gets_the_bm25_coverage_of_each_query(seeds):
             assert coverage < Fusion().tau and best.score < convex.score - 0.1
         else:  # a keyword query BM25 covers: plain convex fusion
             assert coverage > Fusion().tau and best.score == pytest.approx(convex.score)
+
+
+def test_candidates_are_the_single_searchers_lists_fused(seeds):
+    """``candidates`` (BM25 on a worker thread beside the query encoder) ranks exactly as
+    the two single searchers called one after the other and fused; the page's hits are its
+    paragraphs, best first."""
+    depth = 40
+    for query in ("security guarantees", "allies promise to protect the country"):
+        kw, dense = seeds.keyword_search(query, depth), seeds.dense_search(query, depth)
+        expected = Fusion().fuse(kw, dense, kw[0][1] / seeds.keyword.ceiling(query))
+        got = seeds.candidates(query, depth)
+        assert isinstance(got, Ranked) and got == expected and len(got) > depth / 2
+        assert seeds.candidates(query, depth, mode="bm25") == kw
+        assert seeds.candidates(query, depth, mode="dense") == dense
+        rrf = Fusion("rrf", rrf_k=60)
+        assert seeds.candidates(query, depth, fusion=rrf) == rrf.fuse(kw, dense)
+        page = seeds.search(query, k=3, collapse=False)
+        best = {h.best.pid for h in page.hits}
+        assert best <= set(seeds.candidates(query).ids.tolist())
+    with pytest.raises(QueryError):
+        seeds.candidates("security guarantees", mode="fuzzy")
 
 
 def test_paraphrase_query_finds_the_resources_paragraph_by_meaning(seeds):

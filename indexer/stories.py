@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .analysis import distinct_terms
 from .corpus import Article
 
 #: Candidates whose word sets overlap at least this much (Jaccard) are compared further.
@@ -151,48 +152,12 @@ class StoryAssignment:
         return len(set(self.story_ids))
 
 
-_ANALYZER = None
-#: Stems remembered across articles (a wire corpus repeats most of its words); beyond the
-#: bound the table starts again.
-MAX_STEMS = 200_000
-_STEMS: dict[str, str] = {}
-
-
-def _analyzer():
-    global _ANALYZER
-    if _ANALYZER is None:
-        from whoosh.analysis import StemmingAnalyzer
-
-        _ANALYZER = StemmingAnalyzer()
-    return _ANALYZER
-
-
 def word_shingles(article: Article) -> set[str]:
     """The stemmed content words of headline and body (1-word shingles, see module doc):
-    the set Whoosh's ``StemmingAnalyzer`` gives.
-
-    Every filter of that analyzer acts on one token alone (lower case, stop words and
-    minimum length, Porter stem), so the set is that of the distinct tokens run through the
-    filters once each: without the analyzer's token objects, and with each word's stem
-    remembered across articles (6,000 Reuters articles: 6 s CPU before, 1 s after, a serial
-    stage of every build; tests/test_stories.py holds it equal to the analyzer)."""
-    from whoosh.lang.porter import stem
-
-    tokenizer, _lower, stop, _stemmer = _analyzer().items
-    text = " ".join([article.title, *(p.full_text for p in article.paragraphs)])
-    distinct = {m.group(0).lower() for m in tokenizer.expression.finditer(text)}
-    stops, minsize = stop.stops, stop.min
-    out = set()
-    for word in distinct:
-        if len(word) < minsize or word in stops:
-            continue
-        stemmed = _STEMS.get(word)
-        if stemmed is None:
-            if len(_STEMS) >= MAX_STEMS:
-                _STEMS.clear()
-            stemmed = _STEMS[word] = stem(word)
-        out.add(stemmed)
-    return out
+    the set Whoosh's ``StemmingAnalyzer`` gives, a token at a time with each word's stem
+    remembered across articles (``analysis.py``; 6,000 Reuters articles: 6 s CPU through the
+    analyzer, 1 s so, a serial stage of every build)."""
+    return distinct_terms(" ".join([article.title, *(p.full_text for p in article.paragraphs)]))
 
 
 def jaccard(a: set[str], b: set[str]) -> float:

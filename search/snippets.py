@@ -13,6 +13,9 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from newsearch.indexer.analysis import analyzer as _analyzer
+from newsearch.indexer.analysis import term_of
+
 #: Paragraphs longer than this are cut to a window of about this many characters.
 MAX_CHARS = 300
 #: When trimming, how much text to keep before the first match of the window.
@@ -50,13 +53,6 @@ class Snippet:
     start: int = 0
     end: int = 0
     trimmed: bool = False
-
-
-@lru_cache(maxsize=1)
-def _analyzer():
-    from whoosh.analysis import StemmingAnalyzer
-
-    return StemmingAnalyzer()
 
 
 def query_stems(query: str) -> frozenset[str]:
@@ -126,10 +122,9 @@ def _token_ends(text: str, j: int) -> bool:
     return not (after == "." and _WORD_CHAR.match(text, j + 1))
 
 
-@lru_cache(maxsize=100_000)
 def _stem(word: str) -> str | None:
     """The analyzer's stem of one token as the tokenizer cut it (None: a stopword)."""
-    return next((t.text for t in _analyzer()(word)), None)
+    return term_of(word)
 
 
 def _window(text: str, matches: list[Match], max_chars: int) -> tuple[int, int]:

@@ -1,0 +1,71 @@
+"""Whoosh's ``StemmingAnalyzer`` one token at a time, without its token objects.
+
+The keyword index analyses text with Whoosh's stemming analyzer: a regular-expression
+tokenizer, then lower case, a stop list with a minimum length, and the Porter stemmer. Every
+filter acts on one token alone, so the terms of a text are those of its tokens taken one by
+one, and a token's term depends on the token only: it can be computed once and remembered.
+Story shingles (``stories.py``, every build and update) and snippet marks
+(``search/snippets.py``, every result page) need exactly that, and going through the
+analyzer's generator chain per token was most of their cost. tests/test_analysis.py holds
+these functions equal to the analyzer.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from typing import Any
+
+#: Stems remembered (Whoosh's ``StemFilter`` keeps 50,000 in an LFU cache): Reuters-21578
+#: has ~65k distinct indexed words; beyond the bound the table starts again.
+MAX_STEMS = 200_000
+_STEMS: dict[str, str] = {}
+_STEMS_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def analyzer() -> Any:
+    """The keyword index's analyzer (imported on first use: a query that never needs it
+    does not pay for Whoosh's analysis modules)."""
+    from whoosh.analysis import StemmingAnalyzer
+
+    return StemmingAnalyzer()
+
+
+@lru_cache(maxsize=1)
+def _parts() -> tuple[Any, frozenset[str], int, Any]:
+    from whoosh.lang.porter import stem
+
+    tokenizer, _lower, stop, _stemmer = analyzer().items
+    return tokenizer.expression, frozenset(stop.stops), stop.min, stem
+
+
+def token_expression():
+    """The tokenizer's compiled expression (``finditer`` gives the analyzer's tokens)."""
+    return _parts()[0]
+
+
+def term_of(token: str) -> str | None:
+    """The analyzer's term for one token as its tokenizer cut it; None for a stop word or a
+    token shorter than the stop filter's minimum."""
+    _, stops, minsize, stem = _parts()
+    word = token.lower()
+    if len(word) < minsize or word in stops:
+        return None
+    stemmed = _STEMS.get(word)
+    if stemmed is None:
+        stemmed = stem(word)
+        with _STEMS_LOCK:  # searches stem from many threads
+            if len(_STEMS) >= MAX_STEMS:
+                _STEMS.clear()
+            _STEMS[word] = stemmed
+    return stemmed
+
+
+def distinct_terms(text: str) -> set[str]:
+    """The set of the analyzer's terms of ``text``."""
+    expression = token_expression()
+    tokens = {m.group(0) for m in expression.finditer(text)}
+    terms = {term_of(t) for t in tokens}
+    terms.discard(None)
+    return terms  # type: ignore[return-value]

@@ -223,7 +223,7 @@ def sample_child(sample_dir: Path, sample_ix: Path, torch: bool = True) -> None:
     # The bare encoder again, on exactly what the build asked it to encode, call by call
     # (windows and the story stage's paragraph texts): the build's own encoder work, timed
     # alone. ``replay_wall / build_wall`` is the share of the build the encoder accounts for.
-    load_replay = loadavg()
+    load_replay = after_build = loadavg()
     t, c = time.perf_counter(), time.process_time()
     for call in recording.calls:
         embedder.encode(call)
@@ -247,7 +247,7 @@ def sample_child(sample_dir: Path, sample_ix: Path, torch: bool = True) -> None:
         "build_cpu": build_cpu,
         "children_cpu": children.ru_utime + children.ru_stime,
         "load_bare": load_bare,
-        "load_build": f"{load_build} -> {load_replay.split(' -> ')[0]}",
+        "load_build": f"{load_build} -> {after_build}",
         "encoder_in_build_wall": recording.wall,
         "replay_texts": sum(len(c) for c in recording.calls),
         "replay_wall": replay_wall,

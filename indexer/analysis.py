@@ -16,10 +16,11 @@ import threading
 from functools import lru_cache
 from typing import Any
 
-#: Stems remembered (Whoosh's ``StemFilter`` keeps 50,000 in an LFU cache): Reuters-21578
-#: has ~65k distinct indexed words; beyond the bound the table starts again.
+#: Stems remembered, one table per process for every user (Whoosh's ``StemFilter`` keeps
+#: 50,000 in an LFU cache): Reuters-21578 has ~65k distinct indexed words; beyond the bound
+#: the table starts again (cleared in place, never replaced: ``STEMS.get`` stays valid).
 MAX_STEMS = 200_000
-_STEMS: dict[str, str] = {}
+STEMS: dict[str, str] = {}
 _STEMS_LOCK = threading.Lock()
 
 
@@ -33,11 +34,24 @@ def analyzer() -> Any:
 
 
 @lru_cache(maxsize=1)
-def _parts() -> tuple[Any, frozenset[str], int, Any]:
-    from whoosh.lang.porter import stem
-
+def _parts() -> tuple[Any, frozenset[str], int]:
     tokenizer, _lower, stop, _stemmer = analyzer().items
-    return tokenizer.expression, frozenset(stop.stops), stop.min, stem
+    return tokenizer.expression, frozenset(stop.stops), stop.min
+
+
+def stem(word: str) -> str:
+    """Whoosh's Porter stem of a lower-case word, remembered (the keyword writer, story
+    shingles and snippet marks all stem through this one table)."""
+    stemmed = STEMS.get(word)
+    if stemmed is None:
+        from whoosh.lang.porter import stem as porter_stem
+
+        stemmed = porter_stem(word)
+        with _STEMS_LOCK:  # searches stem from many threads
+            if len(STEMS) >= MAX_STEMS:
+                STEMS.clear()
+            STEMS[word] = stemmed
+    return stemmed
 
 
 def token_expression():
@@ -48,18 +62,11 @@ def token_expression():
 def term_of(token: str) -> str | None:
     """The analyzer's term for one token as its tokenizer cut it; None for a stop word or a
     token shorter than the stop filter's minimum."""
-    _, stops, minsize, stem = _parts()
+    _, stops, minsize = _parts()
     word = token.lower()
     if len(word) < minsize or word in stops:
         return None
-    stemmed = _STEMS.get(word)
-    if stemmed is None:
-        stemmed = stem(word)
-        with _STEMS_LOCK:  # searches stem from many threads
-            if len(_STEMS) >= MAX_STEMS:
-                _STEMS.clear()
-            _STEMS[word] = stemmed
-    return stemmed
+    return stem(word)
 
 
 def distinct_terms(text: str) -> set[str]:

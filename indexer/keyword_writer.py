@@ -33,9 +33,7 @@ from whoosh.fields import FieldType
 from whoosh.lang.porter import stem as porter_stem
 from whoosh.writing import SegmentWriter
 
-#: Stems remembered (Whoosh's ``StemFilter`` keeps 50,000 in an LFU cache): Reuters-21578
-#: has ~65k distinct indexed words; beyond the bound the table starts again.
-MAX_STEMS = 200_000
+from .analysis import STEMS, stem
 
 Postings = Iterator[tuple[bytes, int, float, bytes]]
 
@@ -64,7 +62,7 @@ def _fast_analysis(field: FieldType) -> Callable[[str], Postings] | None:
     finditer = tokenizer.expression.finditer
     stops, minsize = stop.stops, stop.min
     encode, boost = field.format.encode, field.format.field_boost
-    stems: dict[str, str] = {}
+    known_stem = STEMS.get
 
     def positions(text: str) -> Postings:
         if not isinstance(text, str):
@@ -78,11 +76,9 @@ def _fast_analysis(field: FieldType) -> Callable[[str], Postings] | None:
                 continue
             # StopFilter(renumber=True): the first kept word keeps its place, the next count on
             pos = i if pos < 0 else pos + 1
-            stemmed = stems.get(word)
+            stemmed = known_stem(word)  # the shared table's lookup inline: every token
             if stemmed is None:
-                if len(stems) >= MAX_STEMS:
-                    stems.clear()
-                stemmed = stems[word] = porter_stem(word)
+                stemmed = stem(word)
             at = poses.get(stemmed)
             if at is None:
                 poses[stemmed] = [pos]

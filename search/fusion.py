@@ -136,20 +136,20 @@ class Fusion:
             if self.method == "coverage" and coverage is not None:
                 bm25 *= coverage_weight(coverage, self.tau)
             weights = [bm25, self.alpha]
-        if isinstance(keyword, Ranked) and isinstance(dense, Ranked):
-            runs = (keyword, dense)
-            slots, positions = _int_slots([r.ids for r in runs])
-            if self.method == "rrf":
-                total = _rrf_total(len(slots), positions, weights, self.rrf_k)
-            else:
-                total = _convex_total(
-                    len(slots), positions, [r.scores for r in runs], weights, self.norm
-                )
-            order = _best_first(total)
-            return Ranked(slots[order], total[order])
+        arrays = isinstance(keyword, Ranked) and isinstance(dense, Ranked)
+        if arrays:
+            keys, positions = _int_slots([keyword.ids, dense.ids])
+            scores = [keyword.scores, dense.scores]
+        else:
+            keys, positions, scores = _list_runs([keyword, dense])
         if self.method == "rrf":
-            return rrf([[key for key, _ in keyword], [key for key, _ in dense]], k=self.rrf_k)
-        return convex([keyword, dense], weights, norm=self.norm)
+            total = _rrf_total(len(keys), positions, weights, self.rrf_k)
+        else:
+            total = _convex_total(len(keys), positions, scores, weights, self.norm)
+        if arrays:
+            order = _best_first(total)
+            return Ranked(keys[order], total[order])
+        return _pairs(keys, total)
 
 
 def bm25_coverage(keyword: Sequence[tuple[K, float]], ceiling: float | None) -> float | None:
@@ -213,8 +213,7 @@ def convex(
     """
     if len(weights) != len(runs):
         raise ValueError("one weight per run")
-    keys, positions = _slots([[key for key, _ in run] for run in runs])
-    scores = [np.fromiter((s for _, s in run), np.float64, len(run)) for run in runs]
+    keys, positions, scores = _list_runs(runs)
     return _pairs(keys, _convex_total(len(keys), positions, scores, weights, norm))
 
 
@@ -232,6 +231,15 @@ def _slots(runs: Sequence[Sequence[K]]) -> tuple[list[K], list[np.ndarray]]:
             slot.setdefault(key, len(slot))
     positions = [np.fromiter((slot[key] for key in run), np.int64, len(run)) for run in runs]
     return list(slot), positions
+
+
+def _list_runs(
+    runs: Sequence[Sequence[tuple[K, float]]],
+) -> tuple[list[K], list[np.ndarray], list[np.ndarray]]:
+    """(id, score) lists of any hashable ids: slot keys, slot numbers and scores per run."""
+    keys, positions = _slots([[key for key, _ in run] for run in runs])
+    scores = [np.fromiter((s for _, s in run), np.float64, len(run)) for run in runs]
+    return keys, positions, scores
 
 
 def _int_slots(runs: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from newsearch.indexer.analysis import analyzer as _analyzer
 from newsearch.indexer.bm25 import whoosh_idf
 from newsearch.indexer.corpus.records import article_meta
 from newsearch.indexer.docstore import StoredArticle, StoredParagraph
@@ -36,7 +37,7 @@ from newsearch.indexer.stores import DocumentReader, KeywordReader, VectorReader
 
 from .collapse import collapse_stories
 from .results import ArticleHit, ParagraphHit
-from .snippets import _analyzer, make_snippet
+from .snippets import make_snippet
 
 #: Version of ``newsearch related --json`` / ``GET /articles/{id}/related``.
 RELATED_SCHEMA = "newsearch.related/1"

@@ -71,7 +71,7 @@ def find_matches(text: str, stems: frozenset[str]) -> list[Match]:
     """
     if not stems:
         return []
-    words = [w for w in set(_tokens().findall(text)) if _stem(w) in stems]
+    words = [w for w in set(_tokens().findall(text)) if term_of(w) in stems]
     if not words:
         return []
     spans: list[tuple[int, int]] = []
@@ -120,11 +120,6 @@ def _token_ends(text: str, j: int) -> bool:
     if _WORD_CHAR.match(after):
         return False
     return not (after == "." and _WORD_CHAR.match(text, j + 1))
-
-
-def _stem(word: str) -> str | None:
-    """The analyzer's stem of one token as the tokenizer cut it (None: a stopword)."""
-    return term_of(word)
 
 
 def _window(text: str, matches: list[Match], max_chars: int) -> tuple[int, int]:

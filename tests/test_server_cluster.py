@@ -149,7 +149,8 @@ def test_cluster_options_refuse_what_they_cannot_serve(one_and_two) -> None:
 
 #: Shared by the scripts below, which run inside the cluster's network namespace (the servers
 #: listen on its loopback there). Serve names a replica's process after its application and
-#: deployment: ``ray::ServeReplica:<prefix>-shard-001:shard-001``.
+#: deployment: ``ray::ServeReplica:<prefix>-shard-001:shard-001`` (``.<method>`` added while
+#: it runs one).
 COMMON = r"""
 import json, os, shutil, signal, sys, threading, time
 sys.path.insert(0, sys.argv[1])
@@ -157,28 +158,26 @@ from urllib.parse import quote
 import psutil
 from serving import Server
 
-def replicas(shard):
+def replica_titles(shard):
+    # (pid, application) of each replica of the shard. A replica's title gains ".<method>"
+    # while it runs one (a health check, its graceful shutdown): that is still the replica.
     found = []
     for p in psutil.process_iter(["cmdline"]):
         try:
             title = " ".join(p.info["cmdline"] or []).strip()
-            if title.startswith("ray::ServeReplica:") and title.endswith(":" + shard):
-                found.append(p.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return sorted(found)
+            continue
+        parts = title.split(":")  # ray::ServeReplica:<app>:<deployment>[.<method>]
+        if len(parts) == 5 and parts[2] == "ServeReplica" and parts[4].split(".")[0] == shard:
+            found.append((p.pid, parts[3]))
+    return found
+
+def replicas(shard):
+    return sorted(pid for pid, _ in replica_titles(shard))
 
 def apps(shard):
     # The Serve applications that run a replica of the shard now.
-    found = set()
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            title = " ".join(p.info["cmdline"] or []).strip()
-            if title.startswith("ray::ServeReplica:") and title.endswith(":" + shard):
-                found.add(title.split(":")[3])  # ray::ServeReplica:<app>:<deployment>
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return sorted(found)
+    return sorted({app for _, app in replica_titles(shard)})
 
 def bare(answer):
     if isinstance(answer, dict):

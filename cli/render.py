@@ -333,6 +333,15 @@ def print_tune(report: Any, top: int, saved: Any) -> None:
     best = report.best
     gain = best.ndcg10 - default.ndcg10
     out.print(f"chosen: {escape(best.label())} (nDCG@10 {gain:+.4f} over the defaults)")
+    if report.alone:
+        chosen = report.settings()
+        alone = report.single["bm25"]["ndcg@10"]
+        out.print(
+            f"bm25 mode: k1={chosen.bm25.k1:g} b={chosen.bm25.b:g} "
+            f"headline={chosen.bm25.title_boost:g} idf={chosen.bm25.idf}, best of "
+            f"{len(report.alone)} BM25 settings alone (nDCG@10 {chosen.bm25_ndcg10:.4f}, "
+            f"{chosen.bm25_ndcg10 - alone:+.4f} over the defaults)"
+        )
     if report.checked:
         out.print(
             f"[dim]checked: {report.agreed} of {report.checked} queries rank the same through "

@@ -75,8 +75,13 @@ def merge_ranked(lists: Iterable[Ranked], limit: int) -> Ranked:
 
 
 class ShardedKeyword:
-    def __init__(self, shards: Fanout) -> None:
+    """``config``: BM25 parameters other than the shards' own, sent with each search (bm25
+    mode's tuned ones, ``ShardedGeneration.keyword_with``); the ceiling is not asked of it
+    (bm25 mode fuses nothing)."""
+
+    def __init__(self, shards: Fanout, config: KeywordConfig | None = None) -> None:
         self.shards = shards
+        self.config = config
 
     def stats(self, text: str) -> CorpusStats:
         return CorpusStats.combine(self.shards.call("stats", text))
@@ -85,7 +90,8 @@ class ShardedKeyword:
         if limit <= 0:
             return Ranked.empty()
         stats = self.stats(text)
-        return merge_ranked(self.shards.call("keyword", text, limit, stats), limit)
+        args = (text, limit, stats) if self.config is None else (text, limit, stats, self.config)
+        return merge_ranked(self.shards.call("keyword", *args), limit)
 
     def ceiling(self, text: str) -> float | None:
         # The ceiling depends on the statistics and the query alone: any shard computes it.
@@ -175,6 +181,7 @@ class ShardedGeneration:
         #: is refused by the next one, as a superseded generation's is.
         self.generation = root / build_name(manifest)
         self.shards: Fanout = shards or LocalShards(manifest.shard_dirs(root), keyword_config)
+        self._keyword_config = keyword_config or KeywordConfig()
         try:
             metas: list[IndexMeta] = self.shards.call("meta")
         except BaseException:
@@ -194,6 +201,11 @@ class ShardedGeneration:
     @property
     def keyword(self) -> ShardedKeyword:
         return self._keyword
+
+    def keyword_with(self, config: KeywordConfig) -> ShardedKeyword:
+        if config == self._keyword_config:
+            return self._keyword
+        return ShardedKeyword(self.shards, config)
 
     @property
     def vectors(self) -> ShardedVectors:

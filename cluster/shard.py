@@ -30,8 +30,13 @@ class ShardServer:
     def stats(self, text: str) -> CorpusStats:
         return self.generation.keyword.stats(text)
 
-    def keyword(self, text: str, limit: int, stats: CorpusStats) -> Ranked:
-        return self.generation.keyword.search(text, limit, stats)
+    def keyword(
+        self, text: str, limit: int, stats: CorpusStats, config: KeywordConfig | None = None
+    ) -> Ranked:
+        """``config``: other BM25 parameters than the shard's (bm25 mode's tuned ones)."""
+        generation = self.generation
+        keyword = generation.keyword if config is None else generation.keyword_with(config)
+        return keyword.search(text, limit, stats)
 
     def keyword_local(self, text: str, limit: int) -> Ranked:
         """Scored on this shard's own statistics (tests show that differs)."""

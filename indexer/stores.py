@@ -73,6 +73,10 @@ class Generation(Protocol):
     @property
     def keyword(self) -> KeywordReader: ...
 
+    def keyword_with(self, config: KeywordConfig) -> KeywordReader:
+        """BM25 over the same postings with other parameters (bm25 mode's tuned ones)."""
+        ...
+
     @property
     def vectors(self) -> VectorReader: ...
 
@@ -97,10 +101,22 @@ class LocalGeneration:
             raise
         self._vectors: VectorIndex | None = None
         self._vectors_lock = threading.Lock()
+        self._keyword_with: dict[KeywordConfig, KeywordIndex] = {}
 
     @property
     def keyword(self) -> KeywordIndex:
         return self._keyword
+
+    def keyword_with(self, config: KeywordConfig) -> KeywordIndex:
+        """Opened on first use, then kept: the same segment files, read with ``config``."""
+        if config == self._keyword.config:
+            return self._keyword
+        with self._vectors_lock:
+            found = self._keyword_with.get(config)
+            if found is None:
+                found = KeywordIndex(self.generation / KEYWORD_DIR, config)
+                self._keyword_with[config] = found
+            return found
 
     @property
     def docstore(self) -> Docstore:
@@ -115,9 +131,10 @@ class LocalGeneration:
             return self._vectors
 
     def close(self) -> None:
-        keyword = getattr(self, "_keyword", None)
-        if keyword is not None:
-            keyword.close()
+        keywords = [getattr(self, "_keyword", None), *getattr(self, "_keyword_with", {}).values()]
+        for keyword in keywords:
+            if keyword is not None:
+                keyword.close()
         IndexLayout.release(getattr(self, "_lease", None))
         self._lease = None
 

@@ -66,6 +66,9 @@ class SearchConfig:
     fusion: Fusion = field(default_factory=Fusion)
     paragraphs_per_hit: int = 2
     keyword: KeywordConfig = field(default_factory=KeywordConfig)
+    #: BM25 of bm25 mode; None: ``keyword``. What a hybrid needs from BM25 is not what ranks
+    #: best alone, so ``newsearch tune`` chooses the two apart (``search/tuned.py``).
+    keyword_alone: KeywordConfig | None = None
     #: Mark the sentence nearest to the query in shown paragraphs that hold no query word
     #: (hybrid and dense mode). Off unless asked (``search(highlights=True)``; the CLI, the
     #: search page and the HTTP API ask): it encodes those paragraphs' sentences, a median
@@ -178,8 +181,15 @@ class Searcher:
     def encode_query(self, query: str) -> np.ndarray:
         return self._query_embedder().encode_query(query)
 
-    def keyword_search(self, query: str, limit: int) -> Ranked:
-        return self.keyword.search(query, limit)
+    def keyword_search(self, query: str, limit: int, mode: str = "hybrid") -> Ranked:
+        """BM25 candidates; in bm25 mode with ``config.keyword_alone``'s parameters."""
+        return self._keyword_reader(mode).search(query, limit)
+
+    def _keyword_reader(self, mode: str) -> KeywordReader:
+        alone = self.config.keyword_alone
+        if mode != "bm25" or alone is None or alone == self.config.keyword:
+            return self.keyword
+        return self._current_state().keyword_with(alone)
 
     def dense_search(self, query: str, limit: int) -> Ranked:
         return self._dense(self.encode_query(query), limit)
@@ -289,7 +299,7 @@ class Searcher:
         nearest: Ranked | None = None  # the first depth's, for facets
         while True:
             if nearest is not None:  # a deeper round
-                kw = self.keyword_search(query, limit) if mode != "dense" else Ranked.empty()
+                kw = self.keyword_search(query, limit, mode) if mode != "dense" else Ranked.empty()
                 dense = self._dense(qvec, limit) if qvec is not None else Ranked.empty()
             if nearest is None:
                 nearest = dense
@@ -380,7 +390,7 @@ class Searcher:
         the GIL, so BM25's millisecond is hidden behind it instead of added to it
         (BENCHMARKS.md "Issue 15, part 1"). The worker reads this call's generation."""
         if mode == "bm25":
-            return None, self.keyword_search(query, limit), Ranked.empty(), None
+            return None, self.keyword_search(query, limit, mode), Ranked.empty(), None
         if mode == "dense":
             qvec = self.encode_query(query)
             return qvec, Ranked.empty(), self._dense(qvec, limit), None
@@ -462,7 +472,7 @@ class Searcher:
         complete = True
         if mode in ("hybrid", "bm25"):
             cap = min(total, MAX_WORD_PARAGRAPHS)
-            words = self.keyword_search(query, cap)
+            words = self.keyword_search(query, cap, mode)
             complete = len(words) < cap or cap == total
             pids += words.ids.tolist()
         depth = 0

@@ -10,12 +10,16 @@ explicit ``SearchConfig`` uses it.
 
 Only settings applied at query time are stored (fusion, and BM25 k1 / b / headline boost /
 idf, which the keyword index computes from stored term frequencies when a query runs), so nothing
-has to be rebuilt to use or drop them. The file sits at the index root, outside the
-generations: incremental updates and rebuilds publish new generations and keep it. It is
-versioned and written atomically (a temporary file renamed over it); a file that cannot be
-read, or of a version this code does not know, is an error with the command that fixes it,
-never silently ignored (searching with settings other than the ones the user tuned would be
-a quiet quality regression).
+has to be rebuilt to use or drop them. BM25 is stored twice: the hybrid's (``keyword``, chosen
+with the fusion) and bm25 mode's (``bm25``, chosen on BM25 alone). They differ: on SciFact the
+hybrid wants a BM25 that saturates early and weighs the headline little (k1 0.6, headline 0.3),
+which ranks worse alone than the defaults (SciFact test .6728 vs .6782).
+
+The file sits at the index root, outside the generations: incremental updates and rebuilds
+publish new generations and keep it. It is versioned and written atomically (a temporary
+file renamed over it); a file that cannot be read, or of a version this code does not know,
+is an error with the command that fixes it, never silently ignored (searching with settings
+other than the ones the user tuned would be a quiet quality regression).
 """
 
 from __future__ import annotations
@@ -36,7 +40,10 @@ from .fusion import Fusion
 
 #: The file's name at the index root (``indexer/layout.py`` lists the root's files).
 #: Bumped when the file's meaning changes; a reader refuses versions it does not know.
-TUNED_VERSION = 1
+#: Version 2 added ``bm25``; a version 1 file is still read (bm25 mode then uses ``keyword``,
+#: as it did when the file was written).
+TUNED_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 C = TypeVar("C")
@@ -53,11 +60,14 @@ class TunedSettings:
     """The chosen query-time settings and where they came from (shown by ``status``/``eval``).
 
     ``ndcg10`` is the chosen setting's nDCG@10 on the tuning split, ``default_ndcg10`` the
-    global defaults' on the same queries and lists.
+    global defaults' on the same queries and lists; ``bm25_ndcg10`` bm25 mode's with ``bm25``
+    (None: bm25 mode searches with ``keyword``).
     """
 
     fusion: Fusion
     keyword: KeywordConfig
+    bm25: KeywordConfig | None = None
+    bm25_ndcg10: float = 0.0
     dataset: str = ""
     split: str = ""
     queries: int = 0
@@ -67,8 +77,8 @@ class TunedSettings:
     generation: str = ""
 
     def search_config(self, base: C) -> C:
-        """``base`` (a ``SearchConfig``) with the tuned fusion and BM25 put in."""
-        return replace(base, fusion=self.fusion, keyword=self.keyword)  # type: ignore[type-var]
+        """``base`` (a ``SearchConfig``) with the tuned fusion and BM25s put in."""
+        return replace(base, fusion=self.fusion, keyword=self.keyword, keyword_alone=self.bm25)  # type: ignore[type-var]
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -80,20 +90,22 @@ class TunedSettings:
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         version = data.get("version")
-        if version != TUNED_VERSION:
+        if version not in READABLE_VERSIONS or isinstance(version, bool):
             raise _VersionError(version)
         fusion = Fusion(**_only(data["fusion"], Fusion))
-        keyword = KeywordConfig(**_only(data["keyword"], KeywordConfig))
-        for name in ("k1", "b", "title_boost"):
-            value = getattr(keyword, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"keyword.{name} must be a number >= 0, got {value!r}")
+        keyword = _keyword(data["keyword"], "keyword")
+        bm25 = data.get("bm25") if version >= 2 else None
         rest = {
             f.name: data[f.name]
             for f in fields(cls)
-            if f.name not in ("fusion", "keyword") and f.name in data
+            if f.name not in ("fusion", "keyword", "bm25") and f.name in data
         }
-        return cls(fusion=fusion, keyword=keyword, **rest)
+        return cls(
+            fusion=fusion,
+            keyword=keyword,
+            bm25=_keyword(bm25, "bm25") if bm25 is not None else None,
+            **rest,
+        )
 
     def describe(self) -> str:
         """One line: what is in use and how it scored (``status``, ``eval``, ``tune``)."""
@@ -104,22 +116,39 @@ class TunedSettings:
             how = f"coverage tau={f.tau:g} {f.norm} alpha={f.alpha:g}"
         else:
             how = f"convex {f.norm} alpha={f.alpha:g}"
-        k = self.keyword
-        text = f"{how}; bm25 k1={k.k1:g} b={k.b:g} headline={k.title_boost:g}"
-        if k.idf != "whoosh":
-            text += f" idf={k.idf}"
+        text = f"{how}; bm25 {_bm25_text(self.keyword)}"
+        if self.bm25 is not None:
+            text += f"; bm25 mode {_bm25_text(self.bm25)}"
         if self.split:
             text += (
                 f" (tuned on {Path(self.dataset).name or self.dataset} {self.split}, "
                 f"{self.queries} queries: nDCG@10 {self.ndcg10:.4f}, "
-                f"defaults {self.default_ndcg10:.4f})"
+                f"defaults {self.default_ndcg10:.4f}"
             )
+            if self.bm25 is not None:
+                text += f", bm25 mode {self.bm25_ndcg10:.4f}"
+            text += ")"
         return text
+
+
+def _bm25_text(k: KeywordConfig) -> str:
+    text = f"k1={k.k1:g} b={k.b:g} headline={k.title_boost:g}"
+    return text + (f" idf={k.idf}" if k.idf != "whoosh" else "")
+
+
+def _keyword(data: Any, name: str) -> KeywordConfig:
+    keyword = KeywordConfig(**_only(data, KeywordConfig))
+    for field in ("k1", "b", "title_boost"):
+        value = getattr(keyword, field)
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name}.{field} must be a number >= 0, got {value!r}")
+    return keyword
 
 
 class _VersionError(ValueError):
     def __init__(self, version: object) -> None:
-        super().__init__(f"version {version!r}, this newsearch reads version {TUNED_VERSION}")
+        readable = " and ".join(str(v) for v in READABLE_VERSIONS)
+        super().__init__(f"version {version!r}, this newsearch reads versions {readable}")
 
 
 def _only(data: Any, cls: type) -> dict[str, Any]:

@@ -13,8 +13,9 @@ from newsearch.cluster.build import build_cluster
 from newsearch.cluster.manifest import ClusterManifest
 from newsearch.cluster.searcher import ClusterSearcher, open_searcher
 from newsearch.indexer import BuildOptions, build_index
+from newsearch.indexer.keyword import KeywordConfig
 from newsearch.indexer.layout import DOCSTORE_FILE, IndexLayout
-from newsearch.search import Fusion, Searcher
+from newsearch.search import Fusion, SearchConfig, Searcher
 from newsearch.search.filters import Filter
 
 QUERIES = [
@@ -66,6 +67,27 @@ def test_fusions_filters_and_uncollapsed_pages_match_too(one_and_two) -> None:
         for kw in runs:
             for q in QUERIES[:4]:
                 assert _page(a, q, **kw) == _page(b, q, **kw), (q, kw)
+
+
+def test_bm25_mode_of_its_own_reaches_the_shards(one_and_two) -> None:
+    """bm25 mode's own parameters (tuned apart, ``SearchConfig.keyword_alone``) are sent to
+    the shards with each search: the pages of one index with the same settings, and not the
+    pages of the hybrid's BM25."""
+    one, two, _ = one_and_two
+    alone = KeywordConfig(k1=0.3, b=0.2, title_boost=2.0, idf="lucene")
+    config = SearchConfig(keyword_alone=alone)
+    with (
+        Searcher(one, config=config) as a,
+        ClusterSearcher(two, config=config) as b,
+        ClusterSearcher(two, config=SearchConfig()) as plain,
+    ):
+        differ = 0
+        for q in QUERIES:
+            assert _page(a, q, mode="bm25") == _page(b, q, mode="bm25"), q
+            assert _page(a, q) == _page(b, q), q  # hybrid keeps the shards' own BM25
+            ours, theirs = b.candidates(q, mode="bm25"), plain.candidates(q, mode="bm25")
+            differ += ours.scores.tolist() != theirs.scores.tolist()
+        assert differ == len(QUERIES)
 
 
 def test_shards_hold_disjoint_articles_with_the_stories_of_one_index(one_and_two) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,16 @@ def test_tune_chooses_the_grids_best_and_the_searcher_agrees(index, judged):
     assert {r.keyword for r in report.rows} >= set(GRID.keyword_configs()) - {KeywordConfig()}
     # the real searcher ranks as the tuning computed, for every query re-run
     assert (report.checked, report.agreed) == (5, 5)
+    # every BM25 setting was also scored alone; the best alone is bm25 mode's
+    assert [c for c, _ in report.alone] == GRID.keyword_configs()
+    assert report.alone[0][1] == report.single["bm25"]
+    settings = report.settings()
+    assert settings.bm25 == report.best_alone[0]
+    assert settings.bm25_ndcg10 == round(max(m["ndcg@10"] for _, m in report.alone), 6)
+    with Searcher(index, config=SearchConfig(keyword_alone=settings.bm25)) as searcher:
+        got = evaluate(searcher, load_beir(judged, "train", need_corpus=False), ["bm25"])
+        assert got.results[0].keyword == settings.bm25.__dict__
+        assert got.results[0].metrics["ndcg@10"] == pytest.approx(settings.bm25_ndcg10, abs=1e-6)
     # and the scores the grid gave are what `eval` measures with those settings
     chosen = SearchConfig(fusion=report.best.fusion, keyword=report.best.keyword)
     with Searcher(index, config=chosen) as searcher:
@@ -130,6 +141,28 @@ def test_saved_settings_are_a_later_searchers_defaults(index):
     explicit = SearchConfig()
     with Searcher(index, config=explicit) as searcher:  # an explicit config wins
         assert searcher.tuned is None and searcher.config is explicit
+    # bm25 mode has BM25 settings of its own when tuning chose them apart
+    alone = KeywordConfig(k1=0.4, b=0.9, title_boost=0.1, idf="lucene")
+    save_tuned(index, replace(settings, bm25=alone, bm25_ndcg10=0.5))
+    with Searcher(index) as searcher, Searcher(index, config=SearchConfig(keyword=alone)) as ref:
+        assert searcher.config.keyword_alone == alone
+        assert "bm25 mode k1=0.4 b=0.9 headline=0.1 idf=lucene" in searcher.tuned.describe()
+        for q in ("rail strike at the harbour", "interest rates", "security guarantees"):
+            ours = searcher.candidates(q, mode="bm25")
+            assert ours.scores.tolist() == ref.candidates(q, mode="bm25").scores.tolist()
+            hybrid_bm25 = searcher.keyword_search(q, 1000)  # the hybrid's own BM25
+            assert hybrid_bm25.scores.tolist() != ours.scores.tolist()
+            assert (
+                searcher.search(q, mode="bm25").to_dict()["hits"]
+                == ref.search(q, mode="bm25").to_dict()["hits"]
+            )
+    # a version 1 file (before bm25 mode had its own) is still read: bm25 mode as the hybrid
+    old = settings.to_json() | {"version": 1}
+    del old["bm25"], old["bm25_ndcg10"]
+    write(index / TUNED_FILE, json.dumps(old))
+    assert load_tuned(index) == settings
+    with Searcher(index) as searcher:
+        assert searcher.config.keyword_alone is None
     assert reset_tuned(index) is True
     assert reset_tuned(index) is False
     with Searcher(index) as searcher:

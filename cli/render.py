@@ -334,13 +334,12 @@ def print_tune(report: Any, top: int, saved: Any) -> None:
     gain = best.ndcg10 - default.ndcg10
     out.print(f"chosen: {escape(best.label())} (nDCG@10 {gain:+.4f} over the defaults)")
     if report.alone:
-        chosen = report.settings()
-        alone = report.single["bm25"]["ndcg@10"]
+        k, metrics = report.best_alone
+        score, default_score = metrics["ndcg@10"], report.single["bm25"]["ndcg@10"]
         out.print(
-            f"bm25 mode: k1={chosen.bm25.k1:g} b={chosen.bm25.b:g} "
-            f"headline={chosen.bm25.title_boost:g} idf={chosen.bm25.idf}, best of "
-            f"{len(report.alone)} BM25 settings alone (nDCG@10 {chosen.bm25_ndcg10:.4f}, "
-            f"{chosen.bm25_ndcg10 - alone:+.4f} over the defaults)"
+            f"bm25 mode: k1={k.k1:g} b={k.b:g} headline={k.title_boost:g} idf={k.idf}, best of "
+            f"{len(report.alone)} BM25 settings alone (nDCG@10 {score:.4f}, "
+            f"{score - default_score:+.4f} over the defaults)"
         )
     if report.checked:
         out.print(

@@ -90,8 +90,7 @@ class ShardedKeyword:
         if limit <= 0:
             return Ranked.empty()
         stats = self.stats(text)
-        args = (text, limit, stats) if self.config is None else (text, limit, stats, self.config)
-        return merge_ranked(self.shards.call("keyword", *args), limit)
+        return merge_ranked(self.shards.call("keyword", text, limit, stats, self.config), limit)
 
     def ceiling(self, text: str) -> float | None:
         # The ceiling depends on the statistics and the query alone: any shard computes it.

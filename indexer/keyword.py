@@ -14,6 +14,7 @@ a word they repeat weighs once per occurrence, as Lucene and Pyserini weigh it.
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -143,6 +144,18 @@ class KeywordIndex:
         except Exception as exc:  # whoosh raises EmptyIndexError, OSError, pickle errors …
             raise _damaged(directory, exc) from exc
         self._schema = self._ix.schema
+
+    def with_config(self, config: KeywordConfig) -> KeywordIndex:
+        """This open index scored with other BM25 parameters (bm25 mode's tuned ones): the
+        segments and the postings arrays are shared, since k1, b, the boost and the idf are
+        applied when a query runs; only the per-thread Whoosh searchers (which carry the
+        weighting) are its own."""
+        self._bm25(self._searcher().reader())  # load the arrays once, for both
+        other = copy.copy(self)
+        other.config = config
+        other._weighting = _weighting(config)
+        other._local = threading.local()
+        return other
 
     def doc_count(self) -> int:
         return self._ix.doc_count()

@@ -102,21 +102,23 @@ class LocalGeneration:
         self._vectors: VectorIndex | None = None
         self._vectors_lock = threading.Lock()
         self._keyword_with: dict[KeywordConfig, KeywordIndex] = {}
+        self._keyword_lock = threading.Lock()
 
     @property
     def keyword(self) -> KeywordIndex:
         return self._keyword
 
     def keyword_with(self, config: KeywordConfig) -> KeywordIndex:
-        """Opened on first use, then kept: the same segment files, read with ``config``."""
+        """Made on first use, then kept: the same open index, scored with ``config``."""
         if config == self._keyword.config:
             return self._keyword
-        with self._vectors_lock:
-            found = self._keyword_with.get(config)
-            if found is None:
-                found = KeywordIndex(self.generation / KEYWORD_DIR, config)
-                self._keyword_with[config] = found
-            return found
+        found = self._keyword_with.get(config)
+        if found is None:
+            with self._keyword_lock:
+                found = self._keyword_with.get(config)
+                if found is None:
+                    found = self._keyword_with[config] = self._keyword.with_config(config)
+        return found
 
     @property
     def docstore(self) -> Docstore:

@@ -187,7 +187,7 @@ class Searcher:
 
     def _keyword_reader(self, mode: str) -> KeywordReader:
         alone = self.config.keyword_alone
-        if mode != "bm25" or alone is None or alone == self.config.keyword:
+        if mode != "bm25" or alone is None:
             return self.keyword
         return self._current_state().keyword_with(alone)
 

@@ -543,12 +543,21 @@ def tune(
         int,
         typer.Option(help="Queries re-run through the searcher with the chosen settings."),
     ] = 10,
+    max_p: Annotated[
+        float,
+        typer.Option(
+            "--max-p",
+            help="Keep the defaults unless the best setting's gain over them has a p-value "
+            "(paired randomization test over the queries) at most this; 1 takes any gain.",
+        ),
+    ] = 0.05,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Choose this index's query-time settings (fusion; BM25 k1, b, headline boost) by nDCG@10
     on judged queries, and save them beside the index: query, eval and serve then use them
-    (--no-tuned: the global defaults; --reset removes them)."""
+    (--no-tuned: the global defaults; --reset removes them). A setting replaces the defaults
+    only when its gain is significant (--max-p)."""
     with user_errors():
         from newsearch.indexer.errors import QueryError
         from newsearch.search.tuned import reset_tuned, save_tuned
@@ -566,6 +575,8 @@ def tune(
             return
         if dataset is None:
             raise QueryError("give the DATASET to tune on (or --reset)")
+        if not 0.0 < max_p <= 1.0:
+            raise QueryError(f"--max-p must be above 0 and at most 1, got {max_p:g}")
         from newsearch.cluster.manifest import is_cluster
 
         if is_cluster(index_dir):
@@ -580,7 +591,7 @@ def tune(
         bars = BarProgress(enabled=not quiet and not as_json)
         try:  # an explicit config: earlier tuned settings (even a damaged file) play no part
             with Searcher(index_dir, config=SearchConfig()) as searcher:
-                report = run_tune(searcher, data, progress=bars, check=check)
+                report = run_tune(searcher, data, progress=bars, check=check, max_p=max_p)
         finally:
             bars.stop()
         saved = None if dry_run else save_tuned(index_dir, report.settings())

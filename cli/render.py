@@ -332,15 +332,34 @@ def print_tune(report: Any, top: int, saved: Any) -> None:
         )
     best = report.best
     gain = best.ndcg10 - default.ndcg10
-    out.print(f"chosen: {escape(best.label())} (nDCG@10 {gain:+.4f} over the defaults)")
+    test = f"p={report.p_value:.3g}" if report.p_value is not None else "the defaults"
+    if report.adopted:
+        out.print(f"chosen: {escape(best.label())} (nDCG@10 {gain:+.4f} over the defaults, {test})")
+    elif report.p_value is not None:
+        out.print(
+            f"chosen: the defaults. The best, {escape(best.label())}, gains {gain:+.4f} with "
+            f"{test} > {report.max_p:g}: not a significant gain on {report.queries} queries"
+        )
+    else:
+        out.print("chosen: the defaults (no setting of the grid beats them)")
     if report.alone:
         k, metrics = report.best_alone
         score, default_score = metrics["ndcg@10"], report.single["bm25"]["ndcg@10"]
-        out.print(
-            f"bm25 mode: k1={k.k1:g} b={k.b:g} headline={k.title_boost:g} idf={k.idf}, best of "
+        what = (
+            f"k1={k.k1:g} b={k.b:g} headline={k.title_boost:g} idf={k.idf}, best of "
             f"{len(report.alone)} BM25 settings alone (nDCG@10 {score:.4f}, "
-            f"{score - default_score:+.4f} over the defaults)"
+            f"{score - default_score:+.4f} over the defaults"
         )
+        p = report.bm25_p_value
+        if report.bm25_adopted:
+            out.print(f"bm25 mode: {what}, p={p:.3g})")
+        elif p is not None:
+            out.print(
+                f"bm25 mode: the defaults. The best alone, {what}, p={p:.3g} > "
+                f"{report.max_p:g}): not significant"
+            )
+        else:
+            out.print("bm25 mode: the defaults (no BM25 setting alone beats them)")
     if report.checked:
         out.print(
             f"[dim]checked: {report.agreed} of {report.checked} queries rank the same through "

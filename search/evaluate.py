@@ -226,14 +226,23 @@ def score_run(qrels: Qrels, run: Mapping[str, Mapping[str, float]]) -> dict[str,
     A judged query missing from the run, or with no hits, counts as 0 (trec_eval would
     silently average over the answered queries only).
     """
+    per_query = score_queries(qrels, run)
+    n = len(next(iter(per_query.values()), {}))
+    return {name: (sum(v.values()) / n if n else 0.0) for name, v in per_query.items()}
+
+
+def score_queries(
+    qrels: Qrels, run: Mapping[str, Mapping[str, float]]
+) -> dict[str, dict[str, float]]:
+    """Each measure of ``score_run`` per judged query (query id -> value; a judged query the
+    run misses or answers with nothing is 0), for paired tests between two runs."""
     judged = {q: docs for q, docs in qrels.items() if any(r > 0 for r in docs.values())}
-    per_query: dict[str, dict[str, float]] = {name: {} for name in MEASURES}
+    per_query: dict[str, dict[str, float]] = {name: dict.fromkeys(judged, 0.0) for name in MEASURES}
     names = {measure: name for name, measure in MEASURES.items()}
     answered = {q: dict(docs) for q, docs in run.items() if q in judged and docs}
     for metric in ir_measures.iter_calc(list(MEASURES.values()), judged, answered):
         per_query[names[metric.measure]][metric.query_id] = metric.value
-    n = len(judged)
-    return {name: (sum(v.values()) / n if n else 0.0) for name, v in per_query.items()}
+    return per_query
 
 
 def ranking_to_run(doc_ids: Iterable[str]) -> dict[str, float]:

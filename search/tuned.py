@@ -13,7 +13,9 @@ idf, which the keyword index computes from stored term frequencies when a query 
 has to be rebuilt to use or drop them. BM25 is stored twice: the hybrid's (``keyword``, chosen
 with the fusion) and bm25 mode's (``bm25``, chosen on BM25 alone). They differ: on SciFact the
 hybrid wants a BM25 that saturates early and weighs the headline little (k1 0.6, headline 0.3),
-which ranks worse alone than the defaults (SciFact test .6728 vs .6782).
+which ranks worse alone than the defaults (SciFact test .6728 vs .6782). Either is saved as
+the defaults, written out, when the tuning split cannot tell the best from them (a paired
+test, ``search/significance.py``): a file then records that tuning ran and what it found.
 
 The file sits at the index root, outside the generations: incremental updates and rebuilds
 publish new generations and keep it. It is versioned and written atomically (a temporary
@@ -61,7 +63,10 @@ class TunedSettings:
 
     ``ndcg10`` is the chosen setting's nDCG@10 on the tuning split, ``default_ndcg10`` the
     global defaults' on the same queries and lists; ``bm25_ndcg10`` bm25 mode's with ``bm25``
-    (None: bm25 mode searches with ``keyword``).
+    (None: bm25 mode searches with ``keyword``). ``best_ndcg10`` is the grid's best, and
+    ``p_value`` its paired test against the defaults: above ``max_p`` the defaults were kept
+    (the chosen setting is then the defaults); ``bm25_p_value`` the same for bm25 mode. Files
+    written before the test was made have None there.
     """
 
     fusion: Fusion
@@ -75,6 +80,10 @@ class TunedSettings:
     default_ndcg10: float = 0.0
     tuned_at: str = ""
     generation: str = ""
+    best_ndcg10: float | None = None
+    p_value: float | None = None
+    bm25_p_value: float | None = None
+    max_p: float | None = None
 
     def search_config(self, base: C) -> C:
         """``base`` (a ``SearchConfig``) with the tuned fusion and BM25s put in."""
@@ -127,6 +136,13 @@ class TunedSettings:
             )
             if self.bm25 is not None:
                 text += f", bm25 mode {self.bm25_ndcg10:.4f}"
+            kept = [
+                f"{what}'s best p={p:.3g}"
+                for what, p in (("the grid", self.p_value), ("bm25 mode", self.bm25_p_value))
+                if p is not None and self.max_p is not None and p > self.max_p
+            ]
+            if kept:
+                text += f"; defaults kept where not significant: {', '.join(kept)}"
             text += ")"
         return text
 

@@ -87,7 +87,7 @@ def _hybrid_ndcg(searcher: Searcher, root: Path) -> float:
 def test_tune_chooses_the_grids_best_and_the_searcher_agrees(index, judged):
     data = load_beir(judged, "train", need_corpus=False)
     with Searcher(index, config=SearchConfig()) as searcher:
-        report = tune(searcher, data, GRID, check=5)
+        report = tune(searcher, data, GRID, check=5, max_p=1.0)  # take any gain
     assert report.queries == 5
     default = report.default
     assert default.fusion == Fusion() and default.keyword == KeywordConfig()
@@ -103,7 +103,9 @@ def test_tune_chooses_the_grids_best_and_the_searcher_agrees(index, judged):
     # every BM25 setting was also scored alone; the best alone is bm25 mode's
     assert [c for c, _ in report.alone] == GRID.keyword_configs()
     assert report.alone[0][1] == report.single["bm25"]
+    assert report.adopted and report.chosen is report.best
     settings = report.settings()
+    assert (settings.fusion, settings.keyword) == (report.best.fusion, report.best.keyword)
     assert settings.bm25 == report.best_alone[0]
     assert settings.bm25_ndcg10 == round(max(m["ndcg@10"] for _, m in report.alone), 6)
     with Searcher(index, config=SearchConfig(keyword_alone=settings.bm25)) as searcher:
@@ -192,9 +194,12 @@ def test_a_damaged_file_is_one_clear_error(index, content, words):
 
 def test_cli_tune_saves_and_query_eval_status_use_it_reset_removes_it(index, judged):
     runner = CliRunner()
-    done = runner.invoke(app, ["tune", str(judged), "-i", str(index), "--json", "--check", "2"])
+    done = runner.invoke(
+        app, ["tune", str(judged), "-i", str(index), "--json", "--check", "2", "--max-p", "1"]
+    )
     assert done.exit_code == 0, done.output
     answer = json.loads(done.stdout)
+    assert answer["chosen"] == answer["best"] and answer["significance"]["hybrid"]["adopted"]
     assert answer["saved"] == str(index / TUNED_FILE)
     assert answer["chosen"]["metrics"]["ndcg@10"] > answer["default"]["metrics"]["ndcg@10"]
     assert answer["rows"][0] == answer["chosen"]
@@ -274,6 +279,36 @@ def test_cli_tune_usage_errors(index, judged, tmp_path):
     assert done.exit_code != 0 and "no qrels for split 'dev'" in done.output
     done = runner.invoke(app, ["tune", str(judged), "-i", str(tmp_path / "none")])
     assert done.exit_code != 0 and not (tmp_path / "none" / TUNED_FILE).exists()
+    for bad in ("0", "1.5"):
+        done = runner.invoke(app, ["tune", str(judged), "-i", str(index), "--max-p", bad])
+        assert done.exit_code == 2 and "--max-p must be" in done.output
+        assert not (index / TUNED_FILE).exists()
+
+
+def test_a_gain_on_few_queries_is_not_significant_and_keeps_the_defaults(index, judged):
+    """The grid's best beats the defaults on one or two of five queries: no paired test can
+    call that significant, so the defaults are what is saved, and the report says why."""
+    data = load_beir(judged, "train", need_corpus=False)
+    with Searcher(index, config=SearchConfig()) as searcher:
+        report = tune(searcher, data, GRID, check=2)
+    assert report.best.ndcg10 > report.default.ndcg10
+    assert report.p_value is not None and report.p_value > report.max_p == 0.05
+    assert not report.adopted and report.chosen is report.default
+    settings = report.settings()
+    assert (settings.fusion, settings.keyword) == (Fusion(), KeywordConfig())
+    assert settings.ndcg10 == settings.default_ndcg10 < settings.best_ndcg10
+    assert settings.p_value == round(report.p_value, 6)
+    if report.bm25_p_value is not None:  # bm25 mode's best alone: kept out the same way
+        assert not report.bm25_adopted and settings.bm25 == KeywordConfig()
+
+    done = CliRunner().invoke(app, ["tune", str(judged), "-i", str(index), "--check", "0"])
+    assert done.exit_code == 0, done.output
+    shown = " ".join(done.stdout.split())
+    assert "chosen: the defaults. The best," in shown and "not a significant gain" in shown
+    saved = load_tuned(index)
+    assert saved is not None and (saved.fusion, saved.keyword) == (Fusion(), KeywordConfig())
+    assert saved.p_value is not None and saved.p_value > 0.05
+    assert "defaults kept where not significant" in " ".join(saved.describe().split())
 
 
 def _demo_source(index: Path) -> str:

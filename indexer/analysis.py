@@ -22,6 +22,10 @@ from typing import Any
 MAX_STEMS = 200_000
 STEMS: dict[str, str] = {}
 _STEMS_LOCK = threading.Lock()
+#: Each token as the tokenizer cut it (any case) -> its term or None (a stop word, too short):
+#: a snippet looks up ~70 tokens per paragraph, and lower-casing, the stop test and the stem
+#: lookup per token were 1.6 ms of a 12 ms BBC result page. Bounded like ``STEMS``.
+TERMS: dict[str, str | None] = {}
 
 
 @lru_cache(maxsize=1)
@@ -62,11 +66,18 @@ def token_expression():
 def term_of(token: str) -> str | None:
     """The analyzer's term for one token as its tokenizer cut it; None for a stop word or a
     token shorter than the stop filter's minimum."""
+    try:
+        return TERMS[token]
+    except KeyError:
+        pass
     _, stops, minsize = _parts()
     word = token.lower()
-    if len(word) < minsize or word in stops:
-        return None
-    return stem(word)
+    term = None if len(word) < minsize or word in stops else stem(word)
+    with _STEMS_LOCK:
+        if len(TERMS) >= MAX_STEMS:
+            TERMS.clear()
+        TERMS[token] = term
+    return term
 
 
 def distinct_terms(text: str) -> set[str]:

@@ -2,7 +2,7 @@
 
 from conftest import DEMO, SHARED, require_shared
 
-from newsearch.indexer import read_articles
+from newsearch.indexer import analysis, read_articles
 from newsearch.indexer.analysis import analyzer, distinct_terms, term_of, token_expression
 
 EDGE = (
@@ -22,6 +22,20 @@ def test_each_token_gets_the_analyzers_term():
         assert term_of(token) == want, token
     assert term_of("the") is None and term_of("a") is None
     assert term_of("Guarantees") == term_of("guarantee") is not None
+    # remembered per token as cut, case kept: a second look gives the same, and a table
+    # that reaches its bound starts again
+    assert term_of("GUARANTEES") == term_of("GUARANTEES") == term_of("guarantee")
+    assert analysis.TERMS["GUARANTEES"] == term_of("guarantee")
+    fresh = "Zygomorphically"
+    assert fresh not in analysis.TERMS
+    want = next(t.text for t in analyzer()(fresh))
+    bound, analysis.MAX_STEMS = analysis.MAX_STEMS, len(analysis.TERMS)
+    try:
+        assert term_of(fresh) == want
+        table = analysis.TERMS
+        assert list(table.items()) == [(fresh, want)]
+    finally:
+        analysis.MAX_STEMS = bound
 
 
 def test_a_texts_terms_are_the_analyzers(tmp_path):

@@ -23,7 +23,7 @@ setting is never worse than the defaults on the tuning split.
 The best row replaces the defaults only when its per-query gain over them is significant
 (``search/significance.py``, p <= ``max_p``); bm25 mode's best alone likewise. On a flat
 surface the best of ~200 rows wins partly by noise, and such wins did not carry to held-out
-queries (SciFact: bm25 mode's best alone +.0065 on train, p=.057, -.003 on test).
+queries (SciFact: bm25 mode's best alone +.0065 on train, p=.066, -.003 on test).
 """
 
 from __future__ import annotations

@@ -334,15 +334,9 @@ def score_fusion(
     return score_run(qrels, _run(lists, keyword, coverage, fusion))
 
 
-def ndcg_per_query(
-    qrels: Qrels,
-    lists: _Lists,
-    keyword: Mapping[str, Hits],
-    coverage: Mapping[str, float | None],
-    fusion: Fusion | None,
-) -> list[float]:
+def ndcg_per_query(qrels: Qrels, run: Mapping[str, Mapping[str, float]]) -> list[float]:
     """nDCG@10 of every judged query (in sorted query id order) for a paired test."""
-    scores = score_queries(qrels, _run(lists, keyword, coverage, fusion))["ndcg@10"]
+    scores = score_queries(qrels, run)["ndcg@10"]
     return [scores[qid] for qid in sorted(scores)]
 
 
@@ -437,15 +431,15 @@ def tune(
     best = report.best
     if (best.fusion, best.keyword) != (report.default.fusion, default_kw):
         report.p_value = paired_randomization_p(
-            ndcg_per_query(qrels, lists, *best_lists, best.fusion),
-            ndcg_per_query(qrels, lists, kw, cov, report.default.fusion),
+            ndcg_per_query(qrels, _run(lists, *best_lists, best.fusion)),
+            ndcg_per_query(qrels, _run(lists, kw, cov, report.default.fusion)),
         )
     alone = report.best_alone[0]
     if alone != default_kw:
         kw_alone, cov_alone = best_lists if alone == best_kw else lists.keyword(alone)
         report.bm25_p_value = paired_randomization_p(
-            ndcg_per_query(qrels, lists, kw_alone, cov_alone, None),
-            ndcg_per_query(qrels, lists, kw, cov, None),
+            ndcg_per_query(qrels, _run(lists, kw_alone, cov_alone, None)),
+            ndcg_per_query(qrels, _run(lists, kw, cov, None)),
         )
 
     if check > 0:

@@ -98,16 +98,6 @@ class EvalReport:
         }
 
 
-def _keyword_of(searcher: Searcher, mode: str) -> dict[str, object] | None:
-    """The BM25 parameters a mode ranked with (bm25 mode may have its own, tuned apart)."""
-    if mode == "dense":
-        return None
-    config = searcher.config.keyword
-    if mode == "bm25" and searcher.config.keyword_alone is not None:
-        config = searcher.config.keyword_alone
-    return config.__dict__.copy()
-
-
 def load_beir(
     root: str | os.PathLike[str],
     split: str = "test",
@@ -331,7 +321,9 @@ def evaluate(
                 queries=len(run),
                 seconds=round(seconds, 2),
                 fusion=used.__dict__.copy() if mode == "hybrid" else None,
-                keyword=_keyword_of(searcher, mode),
+                keyword=searcher.config.keyword_for(mode).__dict__.copy()
+                if mode != "dense"
+                else None,
             )
         )
     return report

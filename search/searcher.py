@@ -79,6 +79,13 @@ class SearchConfig:
     #: Its weight w: a story's score times 1 - w + w * 2^(-age / half_life).
     recency_weight: float = DEFAULT_WEIGHT
 
+    def keyword_for(self, mode: str) -> KeywordConfig:
+        """The BM25 parameters ``mode`` ranks with: ``keyword_alone`` in bm25 mode when set,
+        else ``keyword`` (the searcher and ``eval``'s report read it here)."""
+        if mode == "bm25" and self.keyword_alone is not None:
+            return self.keyword_alone
+        return self.keyword
+
 
 class Searcher:
     def __init__(
@@ -186,10 +193,10 @@ class Searcher:
         return self._keyword_reader(mode).search(query, limit)
 
     def _keyword_reader(self, mode: str) -> KeywordReader:
-        alone = self.config.keyword_alone
-        if mode != "bm25" or alone is None:
+        config = self.config.keyword_for(mode)
+        if config is self.config.keyword:
             return self.keyword
-        return self._current_state().keyword_with(alone)
+        return self._current_state().keyword_with(config)
 
     def dense_search(self, query: str, limit: int) -> Ranked:
         return self._dense(self.encode_query(query), limit)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from newsearch.indexer.keyword import KeywordConfig, KeywordIndex
-from newsearch.indexer.layout import KEYWORD_DIR, utc_now
+from newsearch.indexer.layout import utc_now
 
 from .evaluate import (
     RUN_DEPTH,
@@ -276,11 +276,12 @@ class _Lists:
 
     def keyword(self, config: KeywordConfig) -> tuple[dict[str, Hits], dict[str, float | None]]:
         """BM25 lists and coverages (best score over the query's ceiling) for ``config``."""
-        own = self.searcher.keyword
-        index = None
+        reader = own = self.searcher.keyword
         if config != self.searcher.config.keyword:
-            index = KeywordIndex(self.searcher.generation / KEYWORD_DIR, config)
-        reader = index or own
+            if not isinstance(own, KeywordIndex):
+                raise ValueError("tune scores one local index, not a cluster's shards")
+            # The same open index and postings arrays, scored with ``config``.
+            reader = own.with_config(config)
         try:
             lists = self._each(
                 f"bm25 k1={config.k1:g} b={config.b:g} headline={config.title_boost:g}",
@@ -291,8 +292,8 @@ class _Lists:
                 for qid, text in self.queries.items()
             }
         finally:
-            if index is not None:
-                index.close()
+            if reader is not own:
+                reader.close()  # its own per-thread Whoosh searcher; the index stays open
         self._note(lists.values())
         return lists, coverage
 
